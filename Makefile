@@ -1,0 +1,30 @@
+# The two commands (see README): `make demo` runs the main job, `make test` runs the tests.
+# Both create .venv with Python >= 3.12 if missing and install the package first.
+VENV ?= .venv
+OUT ?= demo_out
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-all lint bench clean
+
+demo:
+	@scripts/ensure_venv.sh
+	$(VENV)/bin/probapprox demo --out $(OUT)
+
+test:
+	@scripts/ensure_venv.sh test
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all:
+	@scripts/ensure_venv.sh test
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint:
+	@scripts/ensure_venv.sh test
+	$(VENV)/bin/ruff check probapprox models tests benchmarks examples
+
+bench:
+	@scripts/ensure_venv.sh test
+	$(VENV)/bin/python benchmarks/bench_fit_overhead.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache
