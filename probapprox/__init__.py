@@ -1,10 +1,32 @@
-"""probapprox: approximate Bayesian inference for NumPyro."""
+"""probapprox: approximate Bayesian inference for NumPyro.
+
+>>> import probapprox as pa
+>>> from numpyro.infer.autoguide import AutoMultivariateNormal
+>>> result = pa.fit(model, AutoMultivariateNormal(model), X, y)  # doctest: +SKIP
+>>> result.diagnostics(); result.to_arviz()  # doctest: +SKIP
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+
+from probapprox import diagnostics, guides, infer
+from probapprox.diagnostics import ApproximationWarning, Diagnostics
+from probapprox.infer import CheckpointMismatch, FitResult, NonFiniteError, fit, load
 
 try:
     __version__ = version("probapprox")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ApproximationWarning",
+    "CheckpointMismatch",
+    "Diagnostics",
+    "FitResult",
+    "NonFiniteError",
+    "__version__",
+    "diagnostics",
+    "fit",
+    "guides",
+    "infer",
+    "load",
+]

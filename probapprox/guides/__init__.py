@@ -1,0 +1,9 @@
+"""NumPyro guides: probapprox's variational families and the registry of known guides."""
+
+from probapprox.guides._registry import GUIDES as GUIDES
+from probapprox.guides._registry import guide_class as guide_class
+from probapprox.guides._registry import guide_config as guide_config
+from probapprox.guides._registry import make_guide as make_guide
+from probapprox.guides._registry import register_guide as register_guide
+
+__all__ = ["GUIDES", "guide_class", "guide_config", "make_guide", "register_guide"]

@@ -1,0 +1,82 @@
+"""Guide registry: names for the CLI and save/load, and JSON-able guide configuration.
+
+A guide is rebuilt after :func:`probapprox.load` from its class name and a small
+configuration dictionary; no code objects are pickled. NumPyro's built-in
+autoguides are registered here; probapprox's own guides register themselves and
+implement ``get_config() -> dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from numpyro.infer import autoguide
+
+__all__ = ["GUIDES", "register_guide", "make_guide", "guide_config", "guide_class"]
+
+# Attributes of NumPyro's autoguides that fully describe their constructor
+# arguments for the purpose of sampling from fitted parameters.
+_NUMPYRO_CONFIG_ATTRS: dict[str, tuple[str, ...]] = {
+    "AutoNormal": ("prefix", "_init_scale"),
+    "AutoDiagonalNormal": ("prefix", "_init_scale"),
+    "AutoMultivariateNormal": ("prefix", "_init_scale"),
+    "AutoLowRankMultivariateNormal": ("prefix", "_init_scale", "rank"),
+    "AutoLaplaceApproximation": ("prefix",),
+    "AutoDelta": ("prefix",),
+}
+
+GUIDES: dict[str, type] = {name: getattr(autoguide, name) for name in _NUMPYRO_CONFIG_ATTRS}
+
+
+def register_guide(cls: type) -> type:
+    """Register a guide class by its ``__name__`` (usable as a class decorator).
+
+    The class must implement ``get_config()`` returning JSON-serialisable
+    constructor keyword arguments.
+    """
+    if not callable(getattr(cls, "get_config", None)):
+        raise TypeError(f"register_guide: {cls.__name__} must implement get_config() -> dict.")
+    GUIDES[cls.__name__] = cls
+    return cls
+
+
+def guide_class(name: str) -> type:
+    """Look up a registered guide class by name, with an error listing valid names."""
+    try:
+        return GUIDES[name]
+    except KeyError:
+        valid = ", ".join(sorted(GUIDES))
+        raise ValueError(f"Unknown guide {name!r}. Valid guide names: {valid}.") from None
+
+
+def make_guide(name: str, model: Callable, **config: Any) -> Any:
+    """Construct the registered guide ``name`` for ``model`` with keyword ``config``."""
+    return guide_class(name)(model, **config)
+
+
+def guide_config(guide: Any) -> dict[str, Any]:
+    """Return ``{"class": name, "config": {...}}`` that rebuilds ``guide`` for a model.
+
+    Raises:
+        TypeError: if the guide class is neither registered nor provides ``get_config``.
+
+    """
+    name = type(guide).__name__
+    if callable(getattr(guide, "get_config", None)):
+        config = dict(guide.get_config())
+    elif name in _NUMPYRO_CONFIG_ATTRS and GUIDES.get(name) is type(guide):
+        config = {}
+        for attr in _NUMPYRO_CONFIG_ATTRS[name]:
+            value = getattr(guide, attr)
+            if hasattr(value, "item"):
+                value = value.item()
+            config[attr.lstrip("_")] = value
+    else:
+        valid = ", ".join(sorted(GUIDES))
+        raise TypeError(
+            f"Cannot describe guide {name} for save(): supported guides are {valid}, or any "
+            "guide class that implements get_config() and is registered with "
+            "probapprox.guides.register_guide."
+        )
+    return {"class": name, "config": config}

@@ -1,0 +1,117 @@
+"""Explain a non-finite loss or gradient in the user's terms (model sites, parameters).
+
+Runs once, on the host, after the loop has stopped at the failing step. The
+step is replayed with the same RNG key as the loss used, and every sample
+site's log-density (and its gradient with respect to the guide parameters)
+is checked, so the message can name the site that produced the non-finite
+value rather than only the parameter that received it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from jax import random
+from numpyro import handlers
+
+__all__ = ["NonFiniteError", "explain_nonfinite"]
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or a gradient became non-finite during a fit.
+
+    Attributes:
+        step: index of the failing step (0-based).
+        sites: model or guide sites found to produce non-finite values.
+        parameters: guide parameters whose gradient was non-finite.
+
+    """
+
+    def __init__(self, message: str, step: int, sites: list[str], parameters: list[str]) -> None:
+        super().__init__(message)
+        self.step = step
+        self.sites = sites
+        self.parameters = parameters
+
+
+def _site_log_probs(svi: Any, params_u: Any, key: jax.Array, args: tuple, kwargs: dict) -> dict:
+    """Per-site summed log-densities of one ELBO particle (guide and model), as a dict."""
+    params = svi.constrain_fn(params_u)
+    model_seed, guide_seed = random.split(key)
+    kw = dict(kwargs, **svi.static_kwargs)
+    guide = handlers.substitute(handlers.seed(svi.guide, guide_seed), data=params)
+    gtr = handlers.trace(guide).get_trace(*args, **kw)
+    model = handlers.replay(handlers.substitute(handlers.seed(svi.model, model_seed), params), gtr)
+    mtr = handlers.trace(model).get_trace(*args, **kw)
+    out = {}
+    for where, tr in (("guide", gtr), ("model", mtr)):
+        for name, site in tr.items():
+            if site["type"] != "sample":
+                continue
+            lp = site["fn"].log_prob(site["value"])
+            if site.get("scale") is not None:
+                lp = site["scale"] * lp
+            val_ok = jnp.all(jnp.isfinite(jnp.asarray(site["value"], dtype=float)))
+            out[(where, name, bool(site["is_observed"]))] = (jnp.sum(lp), val_ok)
+    return out
+
+
+def explain_nonfinite(
+    svi: Any, svi_state: Any, step: int, bad_leaves: np.ndarray, args: tuple, kwargs: dict
+) -> NonFiniteError:
+    """Build the error for a loop that stopped at ``step`` with state ``svi_state``."""
+    params_u = svi.optim.get_params(svi_state.optim_state)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_u)[0]]
+    names = [p.strip("[]'\"") for p in paths]
+    bad_params = [n for n, b in zip(names, np.asarray(bad_leaves), strict=False) if b]
+
+    _, rng_step = random.split(svi_state.rng_key)
+    num_particles = int(getattr(svi.loss, "num_particles", 1))
+    keys = [rng_step] + list(random.split(rng_step, num_particles))
+    problems: dict[str, str] = {}
+    for key in keys:
+        try:
+            with numpyro.validation_enabled(False):
+                lps = _site_log_probs(svi, params_u, key, args, kwargs)
+                # one gradient per site, so a NaN in one site's backward pass does not leak
+                grads = {
+                    site: jax.grad(
+                        lambda p, key=key, site=site: _site_log_probs(svi, p, key, args, kwargs)[
+                            site
+                        ][0]
+                    )(params_u)
+                    for site in lps
+                }
+        except Exception as err:  # noqa: BLE001 - diagnosis must never mask the real error
+            problems.setdefault("<trace>", f"tracing the model raised {type(err).__name__}: {err}")
+            continue
+        for (where, name, observed), (lp, val_ok) in lps.items():
+            label = f"{where} site '{name}'"
+            kind = "likelihood" if observed else "log-density"
+            if not bool(val_ok):
+                problems.setdefault(label, f"{label} has a non-finite value")
+            elif not bool(jnp.isfinite(lp)):
+                problems.setdefault(label, f"{label} has a non-finite {kind} ({float(lp)})")
+            else:
+                g = grads[(where, name, observed)]
+                if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g)):
+                    problems.setdefault(label, f"{label} has a non-finite gradient of its {kind}")
+        if problems:
+            break
+
+    sites = [k.split("'")[1] for k in problems if "'" in k]
+    lines = [f"Non-finite loss or gradient at step {step}."]
+    if problems:
+        lines += ["  " + msg for msg in problems.values()]
+    if bad_params:
+        lines.append("  Parameters with a non-finite gradient: " + ", ".join(bad_params) + ".")
+    lines.append(
+        "Check the model at these sites (e.g. a scale that can reach 0, an exp that overflows, "
+        "data outside the support), lower the step size, or pass skip_nonfinite=True to skip "
+        "such steps."
+    )
+    return NonFiniteError("\n".join(lines), step=step, sites=sites, parameters=bad_params)

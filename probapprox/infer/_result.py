@@ -1,0 +1,163 @@
+"""``FitResult``: what :func:`probapprox.fit` returns."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from numpyro.infer.util import log_likelihood as _pointwise_log_likelihood
+
+from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose, to_datatree
+from probapprox.infer._draws import draw, latent_sites
+
+__all__ = ["FitResult"]
+
+_NO_DATA = (
+    "This fit was loaded without the model's data, so log p(x, θ) cannot be evaluated. "
+    "Pass the model arguments when loading: probapprox.load(path, model, *args, **kwargs), "
+    "or save with include_data=True."
+)
+
+
+@dataclass
+class FitResult:
+    """A fitted guide with its optimisation trace.
+
+    Attributes:
+        model: the NumPyro model.
+        guide: the fitted guide (initialised).
+        params: fitted guide parameters, constrained, keyed by NumPyro param name.
+        losses: −ELBO estimate per step (NaN where a step was skipped).
+        args: model positional arguments used for the fit (empty after a data-free load).
+        kwargs: model keyword arguments.
+        seed: the fit's seed.
+        num_skipped: steps skipped because of non-finite values (``skip_nonfinite=True``).
+        seconds: wall-clock time of the optimisation loop.
+        state: final ``SVIState`` (``None`` after load).
+        has_data: whether the model's data are available (``False`` after a data-free load).
+        info: descriptive metadata (guide, loss and optimiser names, ...).
+
+    """
+
+    model: Callable
+    guide: Any
+    params: dict[str, Any]
+    losses: np.ndarray
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    num_skipped: int = 0
+    seconds: float = float("nan")
+    state: Any = None
+    has_data: bool = True
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latent_sites(self) -> list[str]:
+        """Names of the model's latent sample sites."""
+        return latent_sites(self.guide)
+
+    def _draws(self, num_samples: int, seed: int, *, need_model: bool) -> Any:
+        if need_model and not self.has_data:
+            raise ValueError(_NO_DATA)
+        model = self.model if self.has_data else None
+        return draw(
+            model,
+            self.guide,
+            self.params,
+            self.args,
+            self.kwargs,
+            num_samples=num_samples,
+            seed=seed,
+        )
+
+    def sample(self, num_samples: int = 1000, seed: int = 1) -> dict[str, np.ndarray]:
+        """Draw from the approximation.
+
+        Returns:
+            site name -> constrained draws of shape ``(num_samples, *site_shape)``, for the
+            latent sites and (when the model's data are available) the deterministic sites.
+            The same ``seed`` gives the same draws, also after save/load.
+
+        """
+        d = self._draws(num_samples, seed, need_model=False)
+        missing = self.info.get("deterministic_sites", [])
+        if not self.has_data and missing:
+            warnings.warn(
+                f"Deterministic sites {missing} need the model's data and are not returned. "
+                + _NO_DATA.split(". ", 1)[1],
+                stacklevel=2,
+            )
+        return {**d.latent, **d.deterministic}
+
+    def diagnostics(
+        self, num_samples: int = 10_000, seed: int = 2, *, warn: bool = True
+    ) -> Diagnostics:
+        """PSIS k̂, importance ESS and the ELBO with its standard error.
+
+        Args:
+            num_samples: draws from q (k̂ is noisy below ~10⁴).
+            seed: seed of the draws.
+            warn: also emit the plain-language warnings as :class:`ApproximationWarning`.
+
+        """
+        d = self._draws(num_samples, seed, need_model=True)
+        diag = diagnose(d.log_p, d.log_q)
+        if warn:
+            for message in diag.warnings:
+                warnings.warn(message, ApproximationWarning, stacklevel=2)
+        return diag
+
+    def to_arviz(
+        self, num_samples: int = 1000, seed: int = 1, *, log_likelihood: bool = True
+    ) -> xr.DataTree:
+        """Export draws to an ArviZ ``DataTree``.
+
+        Groups: ``posterior`` (one chain of ``num_samples`` independent draws, latent and
+        deterministic sites), ``sample_stats`` (``log_p``, ``log_q``, ``log_weight`` per
+        draw; ``loss`` per optimisation step), ``observed_data`` and ``log_likelihood``
+        (pointwise, for ``arviz.loo``) when the model has observations and its data are
+        available.
+        """
+        d = self._draws(num_samples, seed, need_model=False)
+        observed, loglik = {}, {}
+        if self.has_data:
+            proto = self.guide.prototype_trace
+            observed = {
+                n: np.asarray(s["value"])
+                for n, s in proto.items()
+                if s["type"] == "sample" and s["is_observed"]
+            }
+            if log_likelihood and observed:
+                ll = _pointwise_log_likelihood(
+                    self.model, d.latent, *self.args, batch_ndims=1, **self.kwargs
+                )
+                loglik = {k: np.asarray(v) for k, v in ll.items()}
+        return to_datatree(
+            {**d.latent, **d.deterministic},
+            log_p=d.log_p,
+            log_q=d.log_q,
+            losses=self.losses,
+            observed=observed,
+            log_likelihood=loglik,
+            attrs={"guide": self.info.get("guide", type(self.guide).__name__), "seed": self.seed},
+        )
+
+    def save(self, path: str | os.PathLike, *, include_data: bool = True) -> None:
+        """Save the fit to one ``.npz`` file (no pickled code); see :func:`probapprox.load`.
+
+        Args:
+            path: destination file.
+            include_data: also store the model's array arguments, so that the loaded fit
+                can compute diagnostics and deterministic sites without being given the
+                data again. With ``False`` the loaded fit can still ``sample`` the latent sites.
+
+        """
+        from probapprox.infer._serialize import save_fit
+
+        save_fit(self, path, include_data=include_data)

@@ -1,0 +1,132 @@
+"""Save and load fits as one ``.npz`` file of plain data (no pickled code).
+
+The file holds the fitted parameters, the loss trace, the guide's class name
+and configuration, a description of the model's latent sites, and optionally
+the model's arguments. Loading rebuilds the guide on the user's model with
+those arguments, or, without them, on a data-free stand-in with the same
+latent sites, so the loaded fit samples exactly as the original did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from numpyro import handlers
+
+from probapprox.guides import guide_config, make_guide
+from probapprox.infer._pytree_io import NotEncodable, decode, encode
+from probapprox.infer._result import FitResult
+from probapprox.infer._sites import describe_sites, stand_in_model
+
+__all__ = ["save_fit", "load"]
+
+_FORMAT = "probapprox-fit-1"
+
+
+def save_fit(result: FitResult, path: str | os.PathLike, *, include_data: bool) -> None:
+    """Write ``result`` to ``path``; see :meth:`FitResult.save`."""
+    store: dict[str, np.ndarray] = {}
+    proto = result.guide.prototype_trace
+    header: dict[str, Any] = {
+        "format": _FORMAT,
+        "guide": guide_config(result.guide),
+        "sites": describe_sites(proto),
+        "deterministic_sites": [n for n, s in proto.items() if s["type"] == "deterministic"],
+        "params": encode(jax.device_get(result.params), store, "param_"),
+        "seed": result.seed,
+        "num_skipped": result.num_skipped,
+        "seconds": result.seconds,
+        "info": {k: v for k, v in result.info.items() if isinstance(v, str | int | float | list)},
+        "data": None,
+    }
+    if include_data and result.has_data:
+        data_store: dict[str, np.ndarray] = {}
+        try:
+            header["data"] = encode(
+                {"args": tuple(result.args), "kwargs": dict(result.kwargs)}, data_store, "data_"
+            )
+            store.update(data_store)
+        except NotEncodable as err:
+            warnings.warn(
+                f"The model's arguments were not saved ({err}); pass them to probapprox.load "
+                "to compute diagnostics or deterministic sites.",
+                stacklevel=3,
+            )
+    store["losses"] = np.asarray(result.losses)
+    store["header"] = np.array(json.dumps(header))
+    with open(path, "wb") as f:
+        np.savez(f, **store)
+
+
+def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) -> FitResult:
+    """Load a fit saved with :meth:`FitResult.save`.
+
+    Args:
+        path: the saved file.
+        model: the model the fit was made for (same latent sites).
+        *args: model arguments; if omitted, those stored in the file are used, and if
+            none were stored the fit can sample its latent sites but not evaluate the model.
+        **kwargs: model keyword arguments.
+
+    Returns:
+        A :class:`FitResult` that samples exactly as the saved one for the same seed.
+
+    """
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(str(data["header"]))
+        if header.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not a fit saved by probapprox (FitResult.save).")
+        params = jax.tree.map(jax.numpy.asarray, decode(header["params"], data))
+        losses = np.array(data["losses"])
+        stored = decode(header["data"], data) if header["data"] is not None else None
+    if args or kwargs:
+        has_data = True
+    elif stored is not None:
+        args, kwargs, has_data = tuple(stored["args"]), dict(stored["kwargs"]), True
+    else:
+        has_data = False
+    guide_model = model if has_data else stand_in_model(header["sites"])
+    guide = make_guide(header["guide"]["class"], guide_model, **header["guide"]["config"])
+    tr = handlers.trace(handlers.seed(guide, 0)).get_trace(*args, **kwargs)
+    _check_params(tr, params, header, path)
+    names = [s["name"] for s in header["sites"]]
+    latent = [
+        n
+        for n, s in guide.prototype_trace.items()
+        if s["type"] == "sample" and not s["is_observed"]
+    ]
+    if latent != names:
+        raise ValueError(
+            f"The model passed to load has latent sites {latent}, but the fit in {path} was "
+            f"made for a model with latent sites {names}."
+        )
+    info = dict(header["info"], deterministic_sites=header["deterministic_sites"])
+    return FitResult(
+        model=model,
+        guide=guide,
+        params=params,
+        losses=losses,
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        seed=header["seed"],
+        num_skipped=header["num_skipped"],
+        seconds=header["seconds"],
+        has_data=has_data,
+        info=info,
+    )
+
+
+def _check_params(tr: dict, params: dict, header: dict, path: Any) -> None:
+    expected = {n: np.shape(s["value"]) for n, s in tr.items() if s["type"] == "param"}
+    got = {n: np.shape(v) for n, v in params.items()}
+    if expected != got:
+        raise ValueError(
+            f"The guide rebuilt from {path} ({header['guide']['class']}) has parameters "
+            f"{expected}, but the file holds {got}: the model differs from the one that was fitted."
+        )

@@ -1,0 +1,127 @@
+"""The guarded SVI step and the ``lax.scan`` chunk that runs many of them.
+
+One step mirrors :meth:`numpyro.infer.SVI.update` (same RNG splitting, same
+loss closure, same optimiser update) but also checks the loss and every
+gradient leaf for non-finite values. A failing step is either skipped
+(``skip_nonfinite=True``: parameters and optimiser state are kept, the RNG
+advances) or freezes the state before the step and records which step and
+which parameters failed, so that the host can stop and explain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax, random
+from numpyro.infer.svi import SVIState
+
+__all__ = ["Carry", "make_loss_fn", "make_chunk_fn", "init_carry"]
+
+
+class Carry(NamedTuple):
+    """Loop state carried through the scan.
+
+    Attributes:
+        svi_state: NumPyro's ``SVIState`` (optimiser state, mutable state, RNG key).
+        failed_at: global index of the first failing step, or -1.
+        bad_leaves: per gradient leaf, whether it was non-finite at ``failed_at``.
+        num_skipped: number of steps skipped because of non-finite values.
+
+    """
+
+    svi_state: SVIState
+    failed_at: jax.Array
+    bad_leaves: jax.Array
+    num_skipped: jax.Array
+
+
+def make_loss_fn(
+    svi: Any, rng_key: jax.Array, args: tuple, kwargs: dict, mutable_state: Any
+) -> Callable[[Any], tuple[jax.Array, Any]]:
+    """Loss of unconstrained params, with aux = new mutable state (as ``SVI.update``)."""
+
+    def loss_fn(params: Any) -> tuple[jax.Array, Any]:
+        params = svi.constrain_fn(params)
+        if jax.tree.leaves(mutable_state):
+            params.update(lax.stop_gradient(mutable_state))
+            out = svi.loss.loss_with_mutable_state(
+                rng_key, params, svi.model, svi.guide, *args, **kwargs, **svi.static_kwargs
+            )
+            return out["loss"], out["mutable_state"]
+        loss = svi.loss.loss(
+            rng_key, params, svi.model, svi.guide, *args, **kwargs, **svi.static_kwargs
+        )
+        return loss, None
+
+    return loss_fn
+
+
+def init_carry(svi: Any, svi_state: SVIState) -> Carry:
+    """Fresh loop state around an ``SVIState``."""
+    num_leaves = len(jax.tree.leaves(svi.optim.get_params(svi_state.optim_state)))
+    return Carry(
+        svi_state=svi_state,
+        failed_at=jnp.array(-1, dtype=jnp.int32),
+        bad_leaves=jnp.zeros(max(num_leaves, 1), dtype=bool),
+        num_skipped=jnp.array(0, dtype=jnp.int32),
+    )
+
+
+def _select(pred: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def make_chunk_fn(
+    svi: Any,
+    rebuild: Callable[[list[Any]], tuple[tuple, dict]],
+    chunk_size: int,
+    *,
+    skip_nonfinite: bool,
+) -> Callable[..., tuple[Carry, jax.Array]]:
+    """Build ``chunk(carry, start, stop, dynamic_args) -> (carry, losses)``, jitted.
+
+    Steps ``start .. start + chunk_size - 1`` are scanned; those at or past
+    ``stop`` are no-ops (so every chunk has the same shape and compiles once).
+    """
+    optim = svi.optim
+
+    def chunk(carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any]) -> Any:
+        args, kwargs = rebuild(dynamic)
+
+        def step(carry: Carry, i: jax.Array) -> tuple[Carry, jax.Array]:
+            state = carry.svi_state
+            active = (i < stop) & (carry.failed_at < 0)
+            rng_key, rng_step = random.split(state.rng_key)
+            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state)
+            params = optim.get_params(state.optim_state)
+            (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            finite = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]
+            leaf_ok = jnp.stack(finite or [jnp.array(True)])
+            ok = jnp.isfinite(loss) & jnp.all(leaf_ok)
+            new_optim = optim.update(grads, state.optim_state, value=loss)
+            apply = active & ok
+            advance = active & (ok | skip_nonfinite)
+            if mutable is not None:
+                mutable = _select(apply, mutable, state.mutable_state)
+            new_state = SVIState(
+                _select(apply, new_optim, state.optim_state),
+                mutable,
+                jnp.where(advance, rng_key, state.rng_key),
+            )
+            fail_now = active & ~ok & (not skip_nonfinite)
+            skipped = (active & ~ok & skip_nonfinite).astype(jnp.int32)
+            carry = Carry(
+                svi_state=new_state,
+                failed_at=jnp.where(fail_now, i, carry.failed_at),
+                bad_leaves=jnp.where(fail_now, ~leaf_ok, carry.bad_leaves),
+                num_skipped=carry.num_skipped + skipped,
+            )
+            return carry, jnp.where(active, loss, jnp.nan)
+
+        steps = start + jnp.arange(chunk_size, dtype=jnp.int32)
+        return lax.scan(step, carry, steps)
+
+    return jax.jit(chunk)

@@ -1,0 +1,58 @@
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.infer.autoguide import AutoNormal
+
+import probapprox as pa
+
+Y = np.full(10, 5.0)
+
+
+def nan_above_two(y):
+    """The likelihood is NaN once mu exceeds 2; the data pull mu towards 5."""
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    scale = jnp.where(mu > 2.0, jnp.nan, 1.0)
+    numpyro.sample("obs", dist.Normal(mu, scale), obs=y)
+
+
+def test_nan_likelihood_names_site_and_step():
+    with pytest.raises(pa.NonFiniteError, match="model site 'obs'") as info:
+        pa.fit(nan_above_two, AutoNormal(nan_above_two), Y, num_steps=2000, progress=False)
+    err = info.value
+    assert "obs" in err.sites
+    assert f"step {err.step}" in str(err)
+    assert "skip_nonfinite=True" in str(err)
+    assert 0 < err.step < 2000
+    # the reported step is the first failing one: one step fewer runs cleanly
+    ok = pa.fit(nan_above_two, AutoNormal(nan_above_two), Y, num_steps=err.step, progress=False)
+    assert np.all(np.isfinite(ok.losses))
+
+
+def test_skip_nonfinite_skips_and_counts():
+    r = pa.fit(
+        nan_above_two,
+        AutoNormal(nan_above_two),
+        Y,
+        num_steps=400,
+        skip_nonfinite=True,
+        progress=False,
+    )
+    assert r.num_skipped > 0
+    assert np.isnan(r.losses).sum() == r.num_skipped
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in r.params.values())
+
+
+def nan_gradient(y):
+    """Finite loss but NaN gradient once a > 2 (0 * cbrt'(0)); the data pull a up."""
+    a = numpyro.sample("a", dist.Normal(0.0, 10.0))
+    numpyro.sample("obs", dist.Normal(a + jnp.cbrt(jnp.minimum(a - 2.0, 0.0)), 1.0), obs=y)
+
+
+def test_nonfinite_gradient_names_parameter():
+    with pytest.raises(pa.NonFiniteError, match="a_auto_loc") as info:
+        pa.fit(nan_gradient, AutoNormal(nan_gradient), Y, num_steps=2000, progress=False)
+    assert info.value.step > 0
+    assert "non-finite gradient" in str(info.value)
+    assert "obs" in info.value.sites
