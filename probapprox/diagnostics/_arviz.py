@@ -65,7 +65,9 @@ def to_datatree(
     clean_attrs = {
         k: (v if isinstance(v, int | float | str) else str(v)) for k, v in (attrs or {}).items()
     }
-    tree = arviz_base.from_dict(groups, attrs=clean_attrs or None)
+    tree = arviz_base.from_dict(groups)
     if losses is not None:
         tree["sample_stats"]["loss"] = xr.DataArray(np.asarray(losses), dims=["step"])
+    for group in groups:
+        tree[group].attrs.update(clean_attrs)
     return tree

@@ -244,8 +244,11 @@ def psis(log_weights: ArrayLike) -> PSISResult:
         tail_idx = order[num - tail_len :]
         cutoff = math.exp(lw[order[num - tail_len - 1]] - lw_max)
         exceed = np.exp(lw[tail_idx] - lw_max) - cutoff  # ascending, max is 1 - cutoff
-        if exceed[-1] <= 0.0:
-            k_hat = -math.inf  # the M + 1 largest weights are equal: bounded tail
+        # the M + 1 largest weights are equal up to round-off in log p - log q (e.g. q
+        # is the exact posterior): a bounded tail, nothing to fit
+        roundoff = 64 * np.finfo(float).eps * max(1.0, abs(lw_max))
+        if exceed[-1] <= roundoff:
+            k_hat = -math.inf
         else:
             k_hat, sigma = gpd_fit(exceed)
             if math.isfinite(k_hat):

@@ -22,7 +22,7 @@ from numpyro.infer.util import log_density
 
 from probapprox.infer._args import split_args
 
-__all__ = ["Draws", "latent_sites", "draw"]
+__all__ = ["Draws", "latent_sites", "make_sampler"]
 
 
 class Draws(NamedTuple):
@@ -69,34 +69,23 @@ def _one_draw_fn(
     return one
 
 
-def draw(
-    model: Callable | None,
-    guide: Any,
-    params: Any,
-    args: tuple,
-    kwargs: dict,
-    *,
-    num_samples: int,
-    seed: int,
-    batch_size: int = 512,
-) -> Draws:
-    """Draw ``num_samples`` from the fitted guide; with ``model`` also log p and deterministics.
+def make_sampler(
+    model: Callable | None, guide: Any, args: tuple, kwargs: dict, *, batch_size: int = 512
+) -> Callable[[int, int, Any], Draws]:
+    """Build ``sampler(num_samples, seed, params) -> Draws`` for fixed model arguments.
+
+    The jitted core is built once per sampler, so repeated calls with the same
+    number of draws do not recompile. The same seed gives the same draws.
 
     Args:
         model: the model, or ``None`` to skip its evaluation (no data needed).
         guide: an initialised guide.
-        params: constrained guide parameters.
         args: model positional arguments.
         kwargs: model keyword arguments.
-        num_samples: number of draws S.
-        seed: integer seed; the same seed gives the same draws.
         batch_size: draws evaluated at once (memory control).
 
     """
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer; got {num_samples}.")
-    names = latent_sites(guide)
-    one = _one_draw_fn(model, guide, names)
+    one = _one_draw_fn(model, guide, latent_sites(guide))
     dynamic, rebuild = split_args(args, kwargs)
 
     @jax.jit
@@ -104,11 +93,16 @@ def draw(
         a, kw = rebuild(dynamic)
         return jax.lax.map(lambda k: one(k, params, a, kw), keys, batch_size=batch_size)
 
-    keys = random.split(random.PRNGKey(seed), num_samples)
-    out = jax.device_get(run(keys, params, dynamic))
-    return Draws(
-        latent={k: np.asarray(v) for k, v in out["latent"].items()},
-        deterministic={k: np.asarray(v) for k, v in out.get("deterministic", {}).items()},
-        log_q=np.asarray(out["log_q"]),
-        log_p=np.asarray(out["log_p"]) if "log_p" in out else None,
-    )
+    def sampler(num_samples: int, seed: int, params: Any) -> Draws:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}.")
+        keys = random.split(random.PRNGKey(seed), num_samples)
+        out = jax.device_get(run(keys, params, dynamic))
+        return Draws(
+            latent={k: np.asarray(v) for k, v in out["latent"].items()},
+            deterministic={k: np.asarray(v) for k, v in out.get("deterministic", {}).items()},
+            log_q=np.asarray(out["log_q"]),
+            log_p=np.asarray(out["log_p"]) if "log_p" in out else None,
+        )
+
+    return sampler

@@ -13,7 +13,7 @@ import xarray as xr
 from numpyro.infer.util import log_likelihood as _pointwise_log_likelihood
 
 from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose, to_datatree
-from probapprox.infer._draws import draw, latent_sites
+from probapprox.infer._draws import latent_sites, make_sampler
 
 __all__ = ["FitResult"]
 
@@ -56,6 +56,7 @@ class FitResult:
     state: Any = None
     has_data: bool = True
     info: dict[str, Any] = field(default_factory=dict)
+    _sampler: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def latent_sites(self) -> list[str]:
@@ -65,16 +66,10 @@ class FitResult:
     def _draws(self, num_samples: int, seed: int, *, need_model: bool) -> Any:
         if need_model and not self.has_data:
             raise ValueError(_NO_DATA)
-        model = self.model if self.has_data else None
-        return draw(
-            model,
-            self.guide,
-            self.params,
-            self.args,
-            self.kwargs,
-            num_samples=num_samples,
-            seed=seed,
-        )
+        if self._sampler is None:
+            model = self.model if self.has_data else None
+            self._sampler = make_sampler(model, self.guide, self.args, self.kwargs)
+        return self._sampler(num_samples, seed, self.params)
 
     def sample(self, num_samples: int = 1000, seed: int = 1) -> dict[str, np.ndarray]:
         """Draw from the approximation.

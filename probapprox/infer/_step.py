@@ -101,13 +101,18 @@ def make_chunk_fn(
             finite = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]
             leaf_ok = jnp.stack(finite or [jnp.array(True)])
             ok = jnp.isfinite(loss) & jnp.all(leaf_ok)
-            new_optim = optim.update(grads, state.optim_state, value=loss)
             apply = active & ok
+            new_optim = lax.cond(
+                apply,
+                lambda s: optim.update(grads, s, value=loss),
+                lambda s: s,
+                state.optim_state,
+            )
             advance = active & (ok | skip_nonfinite)
             if mutable is not None:
                 mutable = _select(apply, mutable, state.mutable_state)
             new_state = SVIState(
-                _select(apply, new_optim, state.optim_state),
+                new_optim,
                 mutable,
                 jnp.where(advance, rng_key, state.rng_key),
             )
