@@ -1,6 +1,7 @@
 """Diagnostics of fitted approximations: PSIS k̂, importance ESS, ELBO, ArviZ export."""
 
 from probapprox.diagnostics._arviz import to_datatree as to_datatree
+from probapprox.diagnostics._plots import plot_fits as plot_fits
 from probapprox.diagnostics._psis import PSISResult as PSISResult
 from probapprox.diagnostics._psis import psis as psis
 from probapprox.diagnostics._psis import psis_khat_threshold as psis_khat_threshold
@@ -13,6 +14,7 @@ __all__ = [
     "Diagnostics",
     "PSISResult",
     "diagnose",
+    "plot_fits",
     "psis",
     "psis_khat_threshold",
     "to_datatree",

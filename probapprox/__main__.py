@@ -1,0 +1,5 @@
+"""``python -m probapprox``."""
+
+from probapprox.cli import main
+
+raise SystemExit(main())
