@@ -17,6 +17,8 @@ from probapprox.infer._draws import latent_sites, make_sampler
 
 __all__ = ["FitResult"]
 
+_MAX_LOGLIK_ENTRIES = 50_000_000
+
 _NO_DATA = (
     "This fit was loaded without the model's data, so log p(x, θ) cannot be evaluated. "
     "Pass the model arguments when loading: probapprox.load(path, model, *args, **kwargs), "
@@ -128,7 +130,15 @@ class FitResult:
                 for n, s in proto.items()
                 if s["type"] == "sample" and s["is_observed"]
             }
-            if log_likelihood and observed:
+            size = num_samples * sum(np.size(v) for v in observed.values())
+            if log_likelihood and size > _MAX_LOGLIK_ENTRIES:
+                warnings.warn(
+                    f"Skipping the log_likelihood group: {num_samples} draws x "
+                    f"{size // num_samples} observations is too large; pass fewer num_samples "
+                    "or log_likelihood=False.",
+                    stacklevel=2,
+                )
+            elif log_likelihood and observed:
                 ll = _pointwise_log_likelihood(
                     self.model, d.latent, *self.args, batch_ndims=1, **self.kwargs
                 )

@@ -123,8 +123,11 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
 
 
 def _check_params(tr: dict, params: dict, header: dict, path: Any) -> None:
-    expected = {n: np.shape(s["value"]) for n, s in tr.items() if s["type"] == "param"}
-    got = {n: np.shape(v) for n, v in params.items()}
+    def shapes(tree: Any) -> Any:
+        return jax.tree.map(np.shape, tree)
+
+    expected = {n: shapes(s["value"]) for n, s in tr.items() if s["type"] == "param"}
+    got = {n: shapes(v) for n, v in params.items()}
     if expected != got:
         raise ValueError(
             f"The guide rebuilt from {path} ({header['guide']['class']}) has parameters "

@@ -53,7 +53,7 @@ def test_autoguides_fit_and_sample(guide_cls, hier_data):
 
 
 def test_same_losses_as_numpyro_svi(linreg_data):
-    """The chunked loop is NumPyro's SVI step, exactly."""
+    """The chunked loop is NumPyro's SVI step (equal up to floating-point round-off)."""
     X, y = linreg_data
     opt = Adam(1e-2)
     ours = pa.fit(
@@ -69,9 +69,11 @@ def test_same_losses_as_numpyro_svi(linreg_data):
     )
     svi = SVI(linreg_model, AutoNormal(linreg_model), opt, Trace_ELBO())
     ref = svi.run(jax.random.PRNGKey(0), 137, X, y, progress_bar=False)
-    np.testing.assert_array_equal(ours.losses, np.asarray(ref.losses))
+    np.testing.assert_allclose(ours.losses, np.asarray(ref.losses), rtol=1e-12)
     for k in ref.params:
-        np.testing.assert_array_equal(np.asarray(ours.params[k]), np.asarray(ref.params[k]))
+        np.testing.assert_allclose(
+            np.asarray(ours.params[k]), np.asarray(ref.params[k]), rtol=1e-12
+        )
 
 
 def test_chunking_does_not_change_the_fit(linreg_data):
