@@ -1,5 +1,6 @@
 """ELBO estimators usable as NumPyro ``ELBO`` objects in ``SVI`` and ``probapprox.fit``."""
 
+from probapprox.estimators._mixture import MixtureELBO as MixtureELBO
 from probapprox.estimators._path import PathELBO as PathELBO
 
-__all__ = ["PathELBO"]
+__all__ = ["MixtureELBO", "PathELBO"]

@@ -1,9 +1,21 @@
 """NumPyro guides: probapprox's variational families and the registry of known guides."""
 
+from probapprox.guides._iso_mixture import AutoIsoGaussianMixture as AutoIsoGaussianMixture
+from probapprox.guides._iso_mixture import (
+    IsoGaussianMixtureDistribution as IsoGaussianMixtureDistribution,
+)
 from probapprox.guides._registry import GUIDES as GUIDES
 from probapprox.guides._registry import guide_class as guide_class
 from probapprox.guides._registry import guide_config as guide_config
 from probapprox.guides._registry import make_guide as make_guide
 from probapprox.guides._registry import register_guide as register_guide
 
-__all__ = ["GUIDES", "guide_class", "guide_config", "make_guide", "register_guide"]
+__all__ = [
+    "GUIDES",
+    "AutoIsoGaussianMixture",
+    "IsoGaussianMixtureDistribution",
+    "guide_class",
+    "guide_config",
+    "make_guide",
+    "register_guide",
+]

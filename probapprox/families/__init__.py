@@ -1,0 +1,5 @@
+"""Variational families: parameter pytrees and pure JAX sample / log-density / score maths."""
+
+from probapprox.families import iso_mixture as iso_mixture
+
+__all__ = ["iso_mixture"]
