@@ -1,11 +1,19 @@
 """The registry of bundled models: ``MODELS`` (name -> :class:`BundledModel`) and ``get_model``."""
 
-from models import conjugate, eight_schools, logistic, regression, rezende, toy_densities
+from models import (
+    conjugate,
+    eight_schools,
+    logistic,
+    regression,
+    rezende,
+    synthetic_mog,
+    toy_densities,
+)
 from models._reference import BundledModel, Reference
 
 __all__ = ["MODELS", "BundledModel", "Reference", "get_model"]
 
-_MODULES = (conjugate, regression, eight_schools, logistic, toy_densities, rezende)
+_MODULES = (conjugate, regression, eight_schools, logistic, toy_densities, rezende, synthetic_mog)
 
 
 def _build() -> dict[str, BundledModel]:

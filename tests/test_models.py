@@ -39,6 +39,8 @@ EXPECTED_SITES = {
     "rezende_u2": ({"z": (2,)}, {"energy": ()}, {}),
     "rezende_u3": ({"z": (2,)}, {"energy": ()}, {}),
     "rezende_u4": ({"z": (2,)}, {"energy": ()}, {}),
+    "mog2d": ({"x": (2,)}, {"log_density": ()}, {}),
+    "mog10d": ({"x": (10,)}, {"log_density": ()}, {}),
 }
 # Sites with an improper flat prior cannot be sampled forward: substitute a value to trace.
 IMPROPER = {
@@ -46,6 +48,8 @@ IMPROPER = {
     "four_modes": {"x": np.array([0.3, -0.2])},
     "four_modes_unequal": {"x": np.array([0.3, -0.2])},
     "rezende_u1": {"z": np.array([0.3, -0.2])},
+    "mog2d": {"x": np.array([0.3, -0.2])},
+    "mog10d": {"x": np.linspace(-1.0, 1.0, 10)},
 }
 NAMES = sorted(EXPECTED_SITES)
 
@@ -288,6 +292,7 @@ def test_breast_cancer_csv_and_logistic_density():
         ("banana", (-12.0, 12.0), (-8.0, 72.0), 1201, 1601),
         ("four_modes", (-10.0, 10.0), (-10.0, 10.0), 801, 801),
         ("four_modes_unequal", (-10.0, 10.0), (-10.0, 10.0), 801, 801),
+        ("mog2d", (-22.0, 22.0), (-22.0, 22.0), 1201, 1201),
     ],
 )
 def test_toy_density_reference_by_grid_integration(name, box1, box2, num1, num2):
@@ -381,3 +386,15 @@ def test_rezende_energy_rejects_unknown_name():
 
     with pytest.raises(ValueError, match="Unknown energy 'u5'"):
         energy("u5", jnp.zeros(2))
+
+
+def test_mog10d_density_matches_scipy():
+    from scipy.stats import multivariate_normal
+
+    bundle = get_model("mog10d")
+    w, m, v = bundle.args
+    assert w.shape == (5,) and m.shape == (5, 10) and np.isclose(w.sum(), 1.0)
+    x = np.random.default_rng(0).normal(size=10)
+    ref = np.log(sum(w[k] * multivariate_normal(m[k], np.diag(v[k])).pdf(x) for k in range(5)))
+    lp, _ = log_density(bundle.model, bundle.args, bundle.kwargs, {"x": x})
+    assert float(lp) == pytest.approx(ref, rel=1e-10)

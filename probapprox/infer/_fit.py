@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from numpyro import handlers
 from numpyro.infer import SVI
 from numpyro.optim import _NumPyroOptim, optax_to_numpyro
 
@@ -37,6 +38,28 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
             f"probapprox.fit({name}=...) expects an integer >= {minimum}; got {value!r}."
         )
     return int(value)
+
+
+def _check_continuous(model: Callable, args: tuple, kwargs: dict) -> None:
+    """Name discrete latent sites before NumPyro's enumeration machinery gets confusing."""
+    try:
+        tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - e.g. improper sites that cannot be sampled; numpyro checks
+        return
+    discrete = [
+        f"'{n}' ({type(s['fn']).__name__})"
+        for n, s in tr.items()
+        if s["type"] == "sample"
+        and not s["is_observed"]
+        and getattr(s["fn"], "support", None) is not None
+        and s["fn"].support.is_discrete
+    ]
+    if discrete:
+        raise ValueError(
+            f"Model site {', '.join(discrete)} is a discrete latent variable; the guides fitted "
+            "by probapprox.fit need continuous latent sites. Marginalise it out in the model "
+            "(e.g. sum over its values with a log-sum-exp in numpyro.factor) or observe it."
+        )
 
 
 def _as_optimizer(optimizer: Any) -> Any:
@@ -123,6 +146,7 @@ def fit(
     if checkpoint_every is not None:
         chunk_size = min(chunk_size, checkpoint_every)
 
+    _check_continuous(model, args, kwargs)
     loss = default_loss(guide) if loss is None else loss
     optim = default_optimizer(guide, num_steps) if optimizer is None else _as_optimizer(optimizer)
     svi = SVI(model, guide, optim, loss)
