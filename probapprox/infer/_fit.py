@@ -147,6 +147,8 @@ def fit(
         chunk_size = min(chunk_size, checkpoint_every)
 
     _check_continuous(model, args, kwargs)
+    if loss is None and callable(getattr(optimizer, "paired_loss", None)):
+        loss = optimizer.paired_loss()  # e.g. FBGVI, whose update lives in its loss
     loss = default_loss(guide) if loss is None else loss
     optim = default_optimizer(guide, num_steps) if optimizer is None else _as_optimizer(optimizer)
     svi = SVI(model, guide, optim, loss)
