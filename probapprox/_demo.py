@@ -19,6 +19,7 @@ from pathlib import Path
 __all__ = ["DEMO_PLAN", "QUICK_PLAN", "Row", "run_demo", "format_table"]
 
 MF, FR, LR = "AutoNormal", "AutoMultivariateNormal", "AutoLowRankMultivariateNormal"
+MIX = "AutoIsoGaussianMixture"
 
 # model -> guides, for the full run
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
@@ -27,23 +28,24 @@ DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "linear_regression": (MF, FR),
     "eight_schools": (MF, FR),
     "logistic_regression": (MF, LR, FR),
-    "funnel": (MF, FR),
-    "banana": (MF, FR),
-    "four_modes": (MF, FR),
-    "four_modes_unequal": (MF, FR),
-    "rezende_u1": (MF, FR),
-    "rezende_u2": (MF, FR),
-    "rezende_u3": (MF, FR),
-    "rezende_u4": (MF, FR),
+    "funnel": (MF, FR, MIX),
+    "banana": (MF, FR, MIX),
+    "four_modes": (MF, FR, MIX),
+    "four_modes_unequal": (MF, FR, MIX),
+    "mog2d": (FR, MIX),
+    "mog10d": (FR, MIX),
+    "rezende_u1": (MF, FR, MIX),
+    "rezende_u2": (MF, FR, MIX),
+    "rezende_u3": (MF, FR, MIX),
+    "rezende_u4": (MF, FR, MIX),
 }
 QUICK_PLAN: dict[str, tuple[str, ...]] = {
-    "normal_normal": (MF,),
     "linear_regression": (MF, FR),
     "eight_schools": (FR,),
     "logistic_regression": (LR,),
     "funnel": (FR,),
-    "four_modes": (FR,),
-    "rezende_u1": (FR,),
+    "four_modes": (FR, MIX),
+    "rezende_u1": (FR, MIX),
 }
 
 

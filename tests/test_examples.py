@@ -4,6 +4,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -28,8 +29,16 @@ def test_checkpoint_resume(tmp_path):
     assert _load("checkpoint_resume").main(argparse.Namespace(steps=200, out=str(tmp_path)))
 
 
+def test_multimodal_mixture(tmp_path):
+    summary = _load("multimodal_mixture").main(argparse.Namespace(steps=1500, out=str(tmp_path)))
+    masses, kl, _ = summary["mixture (N=10)"]
+    np.testing.assert_allclose(masses, [0.1, 0.3, 0.3, 0.3], atol=0.05)
+    assert kl < summary["AutoMultivariateNormal"][1]
+    assert (tmp_path / "four_modes_unequal.png").exists()
+
+
 def test_every_example_is_tested():
-    tested = {"quickstart", "checkpoint_resume"}
+    tested = {"quickstart", "checkpoint_resume", "multimodal_mixture"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested, "add the new example to this file"
 
 
