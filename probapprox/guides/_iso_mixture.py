@@ -91,7 +91,8 @@ class AutoIsoGaussianMixture(AutoContinuous):
         init_radius: means start uniformly in the cube of this half-width around the centre.
         init_variance: every ε_j starts here.
         step_size: γ of the default optimiser.
-        variance_step: ``"bures"`` (IBW) or ``"mirror"`` (MD) for the default optimiser.
+        variance_step: ``"bures"`` (IBW), ``"mirror"`` (MD) or ``"prox"`` for the default
+            optimiser.
         num_particles: draws per component per step for the default estimator.
 
     Reference:
@@ -136,9 +137,9 @@ class AutoIsoGaussianMixture(AutoContinuous):
                 raise ValueError(
                     f"AutoIsoGaussianMixture({name}=...) expects a positive number; got {value!r}."
                 )
-        if variance_step not in ("bures", "mirror"):
+        if variance_step not in ("bures", "mirror", "prox"):
             raise ValueError(
-                "AutoIsoGaussianMixture(variance_step=...) must be 'bures' or 'mirror'; "
+                "AutoIsoGaussianMixture(variance_step=...) must be 'bures', 'mirror' or 'prox'; "
                 f"got {variance_step!r}."
             )
         self.num_components = num_components

@@ -18,6 +18,14 @@ and :math:`c_i - \bar c = \nabla_{a_i}/w_i`, and applies (all components at once
     w_i &\propto w_i\, e^{-\gamma_w (c_i - \sum_k w_k c_k)}
         && \text{(Fisher–Rao / birth–death weight step)}
 
+``variance_step="prox"`` (ours, after FB-GVI, Diao et al. 2023): a forward step on the
+potential alone, :math:`\varepsilon_{1/2} = (1 - \gamma h_j)^2 \varepsilon_j` with the Stein
+estimate :math:`h_j = g_j + 1/\varepsilon_j` of the mean Hessian eigenvalue (exact for one
+component), then the closed-form entropy JKO step
+:math:`\varepsilon_j = \tfrac12(\varepsilon_{1/2} + 2\gamma
++ \sqrt{\varepsilon_{1/2}(\varepsilon_{1/2} + 4\gamma)})`. It treats each component's
+own entropy, ignoring the overlap of components.
+
 Variances stay positive by construction. Any other parameter gets a plain gradient step.
 
 Safeguard (on by default, ``trust_region=True``): a mean moves at most one component
@@ -37,7 +45,7 @@ from numpyro.optim import _NumPyroOptim
 
 __all__ = ["IsoMixtureDescent"]
 
-_VARIANCE_STEPS = ("bures", "mirror")
+_VARIANCE_STEPS = ("bures", "mirror", "prox")
 
 
 def _positive(name: str, value: Any) -> float:
@@ -51,7 +59,7 @@ class IsoMixtureDescent(_NumPyroOptim):
 
     Args:
         step_size: γ, the step of Algorithm 1 (the paper uses 1e-3 to 1e-1 by target).
-        variance_step: ``"bures"`` (IBW) or ``"mirror"`` (MD).
+        variance_step: ``"bures"`` (IBW), ``"mirror"`` (MD) or ``"prox"`` (FB-GVI-style).
         weight_step_size: γ_w for learned weights (default: ``step_size``).
         prefix: the guide's parameter prefix.
 
@@ -121,8 +129,12 @@ class IsoMixtureDescent(_NumPyroOptim):
         if self.variance_step == "bures":
             shrink = jnp.maximum(jnp.abs(1.0 - gamma * g), 1e-6)
             new[var_k] = u + 2.0 * jnp.log(shrink)
-        else:
+        elif self.variance_step == "mirror":
             new[var_k] = u - gamma * g
+        else:
+            eps = jnp.exp(u)
+            half = eps * (1.0 - gamma * (g + 1.0 / eps)) ** 2
+            new[var_k] = jnp.log(0.5 * (half + 2 * gamma + jnp.sqrt(half * (half + 4 * gamma))))
         if logits_k in params:
             gamma_w = self.weight_step_size * scale
             new[logits_k] = params[logits_k] - gamma_w * grads[logits_k] / w_safe

@@ -20,7 +20,7 @@ def iso_gauss():
     numpyro.sample("x", dist.Normal(MU, SIGMA).to_event(1))
 
 
-@pytest.mark.parametrize("variance_step", ["bures", "mirror"])
+@pytest.mark.parametrize("variance_step", ["bures", "mirror", "prox"])
 def test_single_gaussian_converges_to_the_target(variance_step):
     """N = 1 on N(μ, σ² I): m -> μ, ε -> σ² (methods.md §1.3)."""
     g = AutoIsoGaussianMixture(iso_gauss, num_components=1)
@@ -172,3 +172,18 @@ def test_trust_region_caps_a_huge_step():
     new = opt.get_params(opt.update(grads, opt.init(params)))
     assert float(jnp.linalg.norm(new["auto_means"])) == pytest.approx(np.sqrt(2))
     assert float(jnp.exp(new["auto_variances"][0])) == pytest.approx(0.25)  # (1 - 1/2)^2
+
+
+def test_prox_step_is_the_entropy_jko_for_one_component():
+    """N = 1: the prox variance step equals FB-GVI's isotropic update with h = g + 1/ε."""
+    from probapprox.families.gaussian import entropy_prox
+
+    params = {"auto_means": jnp.zeros((1, 2)), "auto_variances": jnp.log(jnp.array([0.8]))}
+    grads = {"auto_means": jnp.zeros((1, 2)), "auto_variances": jnp.array([0.3])}
+    gamma = 0.1
+    opt = IsoMixtureDescent(gamma, variance_step="prox", trust_region=False)
+    new = opt.get_params(opt.update(grads, opt.init(params)))
+    g = 2 * 0.3 / (2 * 0.8)
+    half = 0.8 * (1 - gamma * (g + 1 / 0.8)) ** 2
+    expected = entropy_prox(half * jnp.eye(2), gamma)[0, 0]
+    assert float(jnp.exp(new["auto_variances"][0])) == pytest.approx(float(expected), rel=1e-12)
