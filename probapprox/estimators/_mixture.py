@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from numpyro.infer.elbo import ELBO
 from numpyro.infer.util import potential_energy
 
+from probapprox._checks import check_int
 from probapprox.families import iso_mixture as fam
 
 __all__ = ["MixtureELBO"]
@@ -56,15 +57,7 @@ class MixtureELBO(ELBO):
     """
 
     def __init__(self, num_particles: int = 10, *, stick_the_landing: bool = True) -> None:
-        if (
-            isinstance(num_particles, bool)
-            or not isinstance(num_particles, int)
-            or num_particles < 1
-        ):
-            raise ValueError(
-                f"MixtureELBO(num_particles=...) expects an integer >= 1; got {num_particles!r}."
-            )
-        super().__init__(num_particles=num_particles)
+        super().__init__(num_particles=check_int("MixtureELBO", "num_particles", num_particles))
         self.stick_the_landing = stick_the_landing
 
     def component_terms(

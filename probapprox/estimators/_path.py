@@ -29,6 +29,8 @@ from numpyro import handlers
 from numpyro.infer.elbo import ELBO
 from numpyro.infer.util import log_density
 
+from probapprox._checks import check_int
+
 __all__ = ["PathELBO"]
 
 
@@ -46,10 +48,7 @@ class PathELBO(ELBO):
     """
 
     def __init__(self, num_particles: int = 1, *, vectorize_particles: bool = True) -> None:
-        if not isinstance(num_particles, int) or num_particles < 1:
-            raise ValueError(
-                f"PathELBO(num_particles=...) expects an integer >= 1; got {num_particles!r}."
-            )
+        check_int("PathELBO", "num_particles", num_particles)
         super().__init__(num_particles=num_particles, vectorize_particles=vectorize_particles)
 
     def loss(

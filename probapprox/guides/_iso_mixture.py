@@ -21,13 +21,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer.autoguide import AutoContinuous
 from numpyro.infer.initialization import init_to_uniform
 
+from probapprox._checks import check_choice, check_int, check_positive
 from probapprox.families import iso_mixture as fam
 from probapprox.guides._registry import register_guide
 
@@ -115,33 +115,14 @@ class AutoIsoGaussianMixture(AutoContinuous):
         variance_step: str = "bures",
         num_particles: int = 10,
     ) -> None:
-        if (
-            isinstance(num_components, bool)
-            or not isinstance(num_components, int)
-            or num_components < 1
-        ):
-            raise ValueError(
-                f"AutoIsoGaussianMixture(num_components=...) expects an integer >= 1; "
-                f"got {num_components!r}."
-            )
-        if weights not in _WEIGHTS:
-            raise ValueError(
-                f"AutoIsoGaussianMixture(weights=...) must be one of {_WEIGHTS}; got {weights!r}."
-            )
-        for name, value in (
-            ("init_radius", init_radius),
-            ("init_variance", init_variance),
-            ("step_size", step_size),
-        ):
-            if not (isinstance(value, int | float) and value > 0 and np.isfinite(value)):
-                raise ValueError(
-                    f"AutoIsoGaussianMixture({name}=...) expects a positive number; got {value!r}."
-                )
-        if variance_step not in ("bures", "mirror", "prox"):
-            raise ValueError(
-                "AutoIsoGaussianMixture(variance_step=...) must be 'bures', 'mirror' or 'prox'; "
-                f"got {variance_step!r}."
-            )
+        owner = "AutoIsoGaussianMixture"
+        num_components = check_int(owner, "num_components", num_components)
+        check_choice(owner, "weights", weights, _WEIGHTS)
+        check_choice(owner, "variance_step", variance_step, ("bures", "mirror", "prox"))
+        init_radius = check_positive(owner, "init_radius", init_radius)
+        init_variance = check_positive(owner, "init_variance", init_variance)
+        step_size = check_positive(owner, "step_size", step_size)
+        num_particles = check_int(owner, "num_particles", num_particles)
         self.num_components = num_components
         self.weights = weights
         self.init_radius = float(init_radius)

@@ -20,6 +20,7 @@ from jax import random
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
+from probapprox._checks import check_int
 from probapprox.infer._args import split_args
 
 __all__ = ["Draws", "latent_sites", "make_sampler"]
@@ -94,8 +95,7 @@ def make_sampler(
         return jax.lax.map(lambda k: one(k, params, a, kw), keys, batch_size=batch_size)
 
     def sampler(num_samples: int, seed: int, params: Any) -> Draws:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer; got {num_samples!r}.")
+        check_int("FitResult.sample", "num_samples", num_samples)
         keys = random.split(random.PRNGKey(seed), num_samples)
         out = jax.device_get(run(keys, params, dynamic))
         return Draws(

@@ -17,6 +17,7 @@ from numpyro import handlers
 from numpyro.infer import SVI
 from numpyro.optim import _NumPyroOptim, optax_to_numpyro
 
+from probapprox._checks import check_int
 from probapprox.guides import make_guide
 from probapprox.infer._args import split_args
 from probapprox.infer._checkpoint import read_checkpoint, write_checkpoint
@@ -33,11 +34,7 @@ _TARGET_UPDATES = 50
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(
-            f"probapprox.fit({name}=...) expects an integer >= {minimum}; got {value!r}."
-        )
-    return int(value)
+    return check_int("probapprox.fit", name, value, minimum)
 
 
 def _check_continuous(model: Callable, args: tuple, kwargs: dict) -> None:

@@ -27,6 +27,7 @@ from numpyro.infer.elbo import ELBO
 from numpyro.infer.util import potential_energy
 from numpyro.optim import _NumPyroOptim
 
+from probapprox._checks import check_choice, check_positive
 from probapprox.families.gaussian import fb_gvi_update
 
 __all__ = ["FBGVI", "FBGVILoss"]
@@ -99,17 +100,8 @@ class FBGVI(_NumPyroOptim):
     def __init__(
         self, step_size: float, *, evaluate_at: str = "sample", prefix: str = "auto"
     ) -> None:
-        if (
-            isinstance(step_size, bool)
-            or not isinstance(step_size, int | float)
-            or not step_size > 0
-        ):
-            raise ValueError(f"FBGVI(step_size=...) expects a positive number; got {step_size!r}.")
-        if evaluate_at not in _EVALUATE_AT:
-            raise ValueError(
-                f"FBGVI(evaluate_at=...) must be one of {_EVALUATE_AT}; got {evaluate_at!r}."
-            )
-        self.step_size = float(step_size)
+        check_choice("FBGVI", "evaluate_at", evaluate_at, _EVALUATE_AT)
+        self.step_size = check_positive("FBGVI", "step_size", step_size)
         self.loss = FBGVILoss(self.step_size, evaluate_at=evaluate_at, prefix=prefix)
         super().__init__(
             lambda: (

@@ -37,21 +37,15 @@ from throwing a component to infinity.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from numpyro.optim import _NumPyroOptim
 
+from probapprox._checks import check_choice, check_int, check_positive
+
 __all__ = ["IsoMixtureDescent"]
 
 _VARIANCE_STEPS = ("bures", "mirror", "prox")
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"IsoMixtureDescent({name}=...) expects a positive number; got {value!r}.")
-    return float(value)
 
 
 class IsoMixtureDescent(_NumPyroOptim):
@@ -76,23 +70,16 @@ class IsoMixtureDescent(_NumPyroOptim):
         decay_steps: int | None = None,
         final_fraction: float = 0.1,
     ) -> None:
-        self.step_size = _positive("step_size", step_size)
-        if variance_step not in _VARIANCE_STEPS:
-            raise ValueError(
-                f"IsoMixtureDescent(variance_step=...) must be one of {_VARIANCE_STEPS}; "
-                f"got {variance_step!r}."
-            )
-        self.variance_step = variance_step
+        self.step_size = check_positive("IsoMixtureDescent", "step_size", step_size)
+        owner = "IsoMixtureDescent"
+        self.variance_step = check_choice(owner, "variance_step", variance_step, _VARIANCE_STEPS)
         ws = step_size if weight_step_size is None else weight_step_size
-        self.weight_step_size = _positive("weight_step_size", ws)
+        self.weight_step_size = check_positive(owner, "weight_step_size", ws)
         self.trust_region = trust_region
-        if decay_steps is not None and (not isinstance(decay_steps, int) or decay_steps < 1):
-            raise ValueError(
-                "IsoMixtureDescent(decay_steps=...) expects a positive integer; "
-                f"got {decay_steps!r}."
-            )
+        if decay_steps is not None:
+            decay_steps = check_int(owner, "decay_steps", decay_steps)
         self.decay_steps = decay_steps
-        self.final_fraction = _positive("final_fraction", final_fraction)
+        self.final_fraction = check_positive(owner, "final_fraction", final_fraction)
         self.names = {k: f"{prefix}_{k}" for k in ("means", "variances", "logits")}
         super().__init__(lambda: (lambda params: params, self._update, lambda state: state))
 
