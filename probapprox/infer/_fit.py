@@ -92,9 +92,11 @@ def fit(
 
     Minimises the negative ELBO ``E_q[log q(θ) − log p(x, θ)]`` with the guide's own
     estimator and optimiser where it defines them (``default_loss()``,
-    ``default_optimizer(num_steps)``), else ``Trace_ELBO`` and Adam with a cosine-decayed
-    step size. Steps run inside jitted ``lax.scan`` chunks; the progress bar, callback and
-    checkpoints act between chunks.
+    ``default_optimizer(num_steps)``), else :class:`~probapprox.estimators.PathELBO` for
+    NumPyro's Gaussian autoguides (``Trace_ELBO`` for other guides) and Adam with a
+    cosine-decayed step size. An optimiser with a ``paired_loss()`` (e.g.
+    :class:`~probapprox.optim.FBGVI`) brings its own loss. Steps run inside jitted
+    ``lax.scan`` chunks; the progress bar, callback and checkpoints act between chunks.
 
     Args:
         model: a NumPyro model.

@@ -127,3 +127,18 @@ def test_mixture_score_matches_family_log_prob():
     }
     lp = g.get_posterior(p).log_prob(jnp.zeros(2))
     assert float(lp) == pytest.approx(-np.log(2 * np.pi))
+
+
+def test_plain_numpyro_svi_with_mixture_estimator_and_optimizer():
+    """MixtureELBO and IsoMixtureDescent drop into numpyro.infer.SVI unchanged."""
+    from numpyro.infer import SVI
+
+    from probapprox.estimators import MixtureELBO
+    from probapprox.optim import IsoMixtureDescent
+
+    bm = get_model("four_modes")
+    guide = AutoIsoGaussianMixture(bm.model, num_components=8)
+    svi = SVI(bm.model, guide, IsoMixtureDescent(0.02), MixtureELBO(10))
+    res = svi.run(jax.random.PRNGKey(0), 3000, progress_bar=False, **bm.kwargs)
+    x = guide.sample_posterior(jax.random.PRNGKey(1), res.params, sample_shape=(20_000,))["x"]
+    np.testing.assert_allclose(_masses(np.asarray(x)), 0.25, atol=0.05)
