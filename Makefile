@@ -3,6 +3,8 @@
 VENV ?= .venv
 OUT ?= demo_out
 PYTEST_ARGS ?=
+# tests are mostly XLA-compile bound and single-threaded: one worker per core halves the wall time
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test test-all lint bench clean
 
@@ -12,11 +14,11 @@ demo:
 
 test:
 	@scripts/ensure_venv.sh test
-	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-all:
 	@scripts/ensure_venv.sh test
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint:
 	@scripts/ensure_venv.sh test

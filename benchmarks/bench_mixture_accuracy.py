@@ -156,7 +156,7 @@ def run_fit(task):
         "elbo_se": float(diag.elbo_se),
         "pareto_k": float(diag.pareto_k),
         "ess": float(diag.ess),
-        "num_params": int(sum(np.size(v) for v in res.params.values())),
+        "num_params": int(sum(np.size(v) for v in jax.tree_util.tree_leaves(res.params))),
         "mean": {k: np.mean(v, axis=0).tolist() for k, v in draws.items()},
         "sd": {k: np.std(v, axis=0).tolist() for k, v in draws.items()},
     }

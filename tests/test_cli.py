@@ -31,7 +31,7 @@ def test_demo_quick_writes_readable_files(tmp_path):
     for f in files:
         tree = xr.open_datatree(f)
         assert "posterior" in tree.children and "sample_stats" in tree.children
-    assert len(list(tmp_path.glob("*.png"))) >= 7
+    assert len(list(tmp_path.glob("*.png"))) >= 6
     assert (tmp_path / "summary.json").exists() and (tmp_path / "summary.md").exists()
 
 
