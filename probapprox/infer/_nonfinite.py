@@ -38,8 +38,13 @@ class NonFiniteError(FloatingPointError):
         self.parameters = parameters
 
 
-def _site_log_probs(svi: Any, params_u: Any, key: jax.Array, args: tuple, kwargs: dict) -> dict:
-    """Per-site summed log-densities of one ELBO particle (guide and model), as a dict."""
+def _site_log_probs(
+    svi: Any, params_u: Any, key: jax.Array, args: tuple, kwargs: dict, latents: dict | None = None
+) -> dict:
+    """Per-site summed log-densities of one ELBO particle (guide and model), as a dict.
+
+    If ``latents`` is given, the model's latent values of this draw are stored in it.
+    """
     params = svi.constrain_fn(params_u)
     model_seed, guide_seed = random.split(key)
     kw = dict(kwargs, **svi.static_kwargs)
@@ -57,7 +62,19 @@ def _site_log_probs(svi: Any, params_u: Any, key: jax.Array, args: tuple, kwargs
                 lp = site["scale"] * lp
             val_ok = jnp.all(jnp.isfinite(jnp.asarray(site["value"], dtype=float)))
             out[(where, name, bool(site["is_observed"]))] = (jnp.sum(lp), val_ok)
+            if latents is not None and where == "model" and not site["is_observed"]:
+                latents[name] = site["value"]
     return out
+
+
+def _format_latents(latents: dict) -> str:
+    """Short ``name=value`` list of the small latent sites of a draw."""
+    parts = [
+        f"{n}={np.array2string(np.asarray(v), precision=4, threshold=8)}"
+        for n, v in latents.items()
+        if np.size(v) <= 8
+    ]
+    return ", ".join(parts)
 
 
 def explain_nonfinite(
@@ -73,10 +90,12 @@ def explain_nonfinite(
     num_particles = int(getattr(svi.loss, "num_particles", 1))
     keys = [rng_step] + list(random.split(rng_step, num_particles))
     problems: dict[str, str] = {}
+    latents: dict = {}
     for key in keys:
+        latents.clear()
         try:
             with numpyro.validation_enabled(False):
-                lps = _site_log_probs(svi, params_u, key, args, kwargs)
+                lps = _site_log_probs(svi, params_u, key, args, kwargs, latents)
                 # one gradient per site, so a NaN in one site's backward pass does not leak
                 grads = {
                     site: jax.grad(
@@ -107,6 +126,9 @@ def explain_nonfinite(
     lines = [f"Non-finite loss or gradient at step {step}."]
     if problems:
         lines += ["  " + msg for msg in problems.values()]
+        shown = _format_latents(latents)
+        if shown:
+            lines.append(f"  Latent values of that draw (constrained): {shown}.")
     if bad_params:
         lines.append("  Parameters with a non-finite gradient: " + ", ".join(bad_params) + ".")
     lines.append(

@@ -24,6 +24,7 @@ def test_nan_likelihood_names_site_and_step():
     assert "obs" in err.sites
     assert f"step {err.step}" in str(err)
     assert "skip_nonfinite=True" in str(err)
+    assert "Latent values of that draw (constrained): mu=" in str(err)
     assert 0 < err.step < 2000
     # the reported step is the first failing one: one step fewer runs cleanly
     ok = pa.fit(nan_above_two, AutoNormal(nan_above_two), Y, num_steps=err.step, progress=False)
