@@ -31,10 +31,7 @@ __all__ = ["fit"]
 
 _MAX_CHUNK = 1000
 _TARGET_UPDATES = 50
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    return check_int("probapprox.fit", name, value, minimum)
+_OWNER = "probapprox.fit"
 
 
 def _check_continuous(model: Callable, args: tuple, kwargs: dict) -> None:
@@ -129,19 +126,19 @@ def fit(
             the model or guide site and the parameters).
 
     """
-    num_steps = _check_int("num_steps", num_steps, 1)
-    seed = _check_int("seed", seed, 0)
+    num_steps = check_int(_OWNER, "num_steps", num_steps)
+    seed = check_int(_OWNER, "seed", seed, minimum=0)
     if isinstance(guide, str):
         guide = make_guide(guide, model)
     if not callable(guide):
         raise TypeError(f"probapprox.fit(guide=...) expects a NumPyro guide; got {guide!r}.")
     if checkpoint_every is not None:
-        checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
+        checkpoint_every = check_int(_OWNER, "checkpoint_every", checkpoint_every)
         if checkpoint is None:
             raise ValueError("probapprox.fit(checkpoint_every=...) needs checkpoint=<path>.")
     if chunk_size is None:
         chunk_size = min(_MAX_CHUNK, max(1, math.ceil(num_steps / _TARGET_UPDATES)))
-    chunk_size = _check_int("chunk_size", chunk_size, 1)
+    chunk_size = check_int(_OWNER, "chunk_size", chunk_size)
     if checkpoint_every is not None:
         chunk_size = min(chunk_size, checkpoint_every)
 

@@ -89,7 +89,7 @@ def explain_nonfinite(
     _, rng_step = random.split(svi_state.rng_key)
     num_particles = int(getattr(svi.loss, "num_particles", 1))
     keys = [rng_step] + list(random.split(rng_step, num_particles))
-    problems: dict[str, str] = {}
+    problems: dict[tuple[str, str], str] = {}
     latents: dict = {}
     for key in keys:
         latents.clear()
@@ -106,23 +106,23 @@ def explain_nonfinite(
                     for site in lps
                 }
         except Exception as err:  # noqa: BLE001 - diagnosis must never mask the real error
-            problems.setdefault("<trace>", f"tracing the model raised {type(err).__name__}: {err}")
+            problems.setdefault(("", ""), f"tracing the model raised {type(err).__name__}: {err}")
             continue
         for (where, name, observed), (lp, val_ok) in lps.items():
-            label = f"{where} site '{name}'"
+            label, pkey = f"{where} site '{name}'", (where, name)
             kind = "likelihood" if observed else "log-density"
             if not bool(val_ok):
-                problems.setdefault(label, f"{label} has a non-finite value")
+                problems.setdefault(pkey, f"{label} has a non-finite value")
             elif not bool(jnp.isfinite(lp)):
-                problems.setdefault(label, f"{label} has a non-finite {kind} ({float(lp)})")
+                problems.setdefault(pkey, f"{label} has a non-finite {kind} ({float(lp)})")
             else:
                 g = grads[(where, name, observed)]
                 if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g)):
-                    problems.setdefault(label, f"{label} has a non-finite gradient of its {kind}")
+                    problems.setdefault(pkey, f"{label} has a non-finite gradient of its {kind}")
         if problems:
             break
 
-    sites = [k.split("'")[1] for k in problems if "'" in k]
+    sites = list(dict.fromkeys(name for _, name in problems if name))
     lines = [f"Non-finite loss or gradient at step {step}."]
     if problems:
         lines += ["  " + msg for msg in problems.values()]
