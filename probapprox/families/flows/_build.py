@@ -1,0 +1,78 @@
+r"""Build a :class:`~._flow.Flow` by name: ``planar``, ``radial``, ``affine_coupling``, ``spline``.
+
+Layouts (``K = num_layers``):
+
+* ``planar`` / ``radial`` (Rezende & Mohamed 2015): base → elementwise affine (so the
+  paper's :math:`q_0 = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)`) → ``K`` layers.
+* ``affine_coupling`` / ``spline``: base → ``K`` × (coupling, permutation) → elementwise
+  affine, so the couplings work on standardised coordinates and the splines' interval
+  ``[-bound, bound]`` covers the bulk of the mass.
+"""
+
+from __future__ import annotations
+
+from probapprox._checks import check_choice, check_int, check_positive
+from probapprox.families.flows._base import NormalBase, StudentTBase
+from probapprox.families.flows._coupling import AffineCoupling, SplineCoupling
+from probapprox.families.flows._elementwise import ElementwiseAffine, Permute, default_permutation
+from probapprox.families.flows._flow import Flow
+from probapprox.families.flows._planar import Planar
+from probapprox.families.flows._radial import Radial
+
+__all__ = ["FLOW_NAMES", "BASE_NAMES", "make_flow"]
+
+FLOW_NAMES = ("planar", "radial", "affine_coupling", "spline")
+BASE_NAMES = ("normal", "student_t")
+
+
+def make_flow(
+    name: str,
+    dim: int,
+    num_layers: int,
+    *,
+    base: str = "normal",
+    hidden_dims: tuple[int, ...] | None = None,
+    num_bins: int = 8,
+    bound: float = 5.0,
+    init_df: float = 30.0,
+) -> Flow:
+    """Flow of ``num_layers`` layers of kind ``name`` on ``R^dim``.
+
+    Args:
+        name: one of :data:`FLOW_NAMES`.
+        dim: dimension ``D``.
+        num_layers: ``K >= 1``.
+        base: ``"normal"`` or ``"student_t"`` (learnable per-dimension tails).
+        hidden_dims: coupling conditioner widths (default ``(max(32, 2D),) * 2``).
+        num_bins: spline bins.
+        bound: spline interval half-width (identity outside).
+        init_df: initial Student-t degrees of freedom.
+
+    """
+    owner = "make_flow"
+    check_choice(owner, "name", name, FLOW_NAMES)
+    check_choice(owner, "base", base, BASE_NAMES)
+    dim = check_int(owner, "dim", dim)
+    num_layers = check_int(owner, "num_layers", num_layers)
+    num_bins = check_int(owner, "num_bins", num_bins, minimum=2)
+    bound = check_positive(owner, "bound", bound)
+    init_df = check_positive(owner, "init_df", init_df)
+    if init_df <= 1.0:
+        raise ValueError(f"{owner}(init_df=...) must be > 1 (ν = 1 + exp(·)); got {init_df}.")
+    if hidden_dims is None:
+        hidden_dims = (max(32, 2 * dim),) * 2
+    hidden = tuple(check_int(owner, "hidden_dims", int(h)) for h in hidden_dims)
+    base_dist = NormalBase(dim) if base == "normal" else StudentTBase(dim, init_df)
+    affine = ("affine", ElementwiseAffine(dim))
+    if name in ("planar", "radial"):
+        cls = Planar if name == "planar" else Radial
+        return Flow(base_dist, (affine, *((f"layer{k}", cls(dim)) for k in range(num_layers))))
+    layers = []
+    for k in range(num_layers):
+        if name == "affine_coupling":
+            coupling = AffineCoupling(dim, hidden)
+        else:
+            coupling = SplineCoupling(dim, hidden, num_bins=num_bins, bound=bound)
+        layers.append((f"layer{k}", coupling))
+        layers.append((f"perm{k}", Permute(default_permutation(dim, k))))
+    return Flow(base_dist, (*layers, affine))

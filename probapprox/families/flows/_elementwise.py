@@ -1,0 +1,80 @@
+r"""Parameter-light layers: an elementwise affine map and a fixed permutation.
+
+* ``ElementwiseAffine``: :math:`y = \mu + e^{\lambda} \odot x`,
+  :math:`\log|\det J| = \sum \lambda`. Over a standard base it is the paper's
+  :math:`q_0 = \mathcal N(\mu, \mathrm{diag}\, e^{2\lambda})`.
+* ``Permute``: :math:`y = x_{\pi}`, volume preserving; mixes coordinates between couplings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from probapprox.families.flows._bijection import Bijection, Params
+
+__all__ = ["ElementwiseAffine", "Permute", "default_permutation"]
+
+
+@dataclass(frozen=True)
+class ElementwiseAffine(Bijection):
+    """``y = loc + exp(log_scale) * x``."""
+
+    dim: int
+
+    def init(self, key: jax.Array, dtype: Any) -> Params:
+        """Identity: ``loc = 0``, ``log_scale = 0``."""
+        del key
+        return {"loc": jnp.zeros((self.dim,), dtype), "log_scale": jnp.zeros((self.dim,), dtype)}
+
+    def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(loc + e^λ x, Σ λ)``."""
+        return params["loc"] + jnp.exp(params["log_scale"]) * x, jnp.sum(params["log_scale"])
+
+    def inverse(self, params: Params, y: jax.Array) -> jax.Array:
+        """``(y − loc) e^{−λ}``."""
+        return (y - params["loc"]) * jnp.exp(-params["log_scale"])
+
+    def inverse_vjp(self, params: Params, x: jax.Array, y: jax.Array, v: jax.Array) -> jax.Array:
+        """``v e^{−λ}``."""
+        del x, y
+        return v * jnp.exp(-params["log_scale"])
+
+
+def default_permutation(dim: int, index: int) -> tuple[int, ...]:
+    """Reversal for ``dim ≤ 2``, else a fixed pseudo-random permutation per layer index."""
+    if dim <= 2:
+        return tuple(range(dim))[::-1]
+    perm = np.random.default_rng(index).permutation(dim)
+    return tuple(int(i) for i in perm)
+
+
+@dataclass(frozen=True)
+class Permute(Bijection):
+    """``y = x[perm]`` for a fixed permutation (no parameters)."""
+
+    perm: tuple[int, ...]
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        """Dimension."""
+        return len(self.perm)
+
+    def init(self, key: jax.Array, dtype: Any) -> Params:
+        """No parameters."""
+        del key, dtype
+        return {}
+
+    def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(x[perm], 0)``."""
+        del params
+        return x[jnp.asarray(self.perm)], jnp.zeros((), x.dtype)
+
+    def inverse(self, params: Params, y: jax.Array) -> jax.Array:
+        """``y[argsort(perm)]``."""
+        del params
+        return y[jnp.asarray(np.argsort(self.perm))]

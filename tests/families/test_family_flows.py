@@ -1,0 +1,194 @@
+"""Flow bijections against dense autodiff references (float64)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+from jax.test_util import check_grads
+
+from probapprox.families import flows
+
+D = 5
+
+
+def _perturb(params, key, scale=0.5):
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    noisy = [
+        p + scale * jax.random.normal(k, p.shape, p.dtype)
+        for p, k in zip(leaves, keys[: len(leaves)], strict=True)
+    ]
+    return jax.tree.unflatten(tree, noisy)
+
+
+LAYERS = {
+    "planar": flows.Planar(D),
+    "radial": flows.Radial(D),
+    "affine_coupling": flows.AffineCoupling(D, (16, 16)),
+    "spline": flows.SplineCoupling(D, (16,), num_bins=6, bound=3.0),
+    "spline_1d": flows.SplineCoupling(1, (8,), num_bins=4, bound=3.0),
+    "elementwise_affine": flows.ElementwiseAffine(D),
+    "permute": flows.Permute((2, 0, 4, 1, 3)),
+}
+
+
+def _layer_and_params(name, seed):
+    layer = LAYERS[name]
+    k_init, k_noise = jax.random.split(jax.random.PRNGKey(seed))
+    return layer, _perturb(layer.init(k_init, jnp.float64), k_noise)
+
+
+def _points(layer, seed, n=6, scale=2.0):
+    return scale * jax.random.normal(jax.random.PRNGKey(100 + seed), (n, layer.dim), jnp.float64)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_log_det_matches_dense_jacobian(name, seed):
+    layer, params = _layer_and_params(name, seed)
+    for x in _points(layer, seed):
+        _, ld = layer.forward(params, x)
+        jac = jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
+        sign, ref = jnp.linalg.slogdet(jac)
+        assert sign > 0  # orientation preserving
+        np.testing.assert_allclose(ld, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_inverse_round_trip(name, seed):
+    layer, params = _layer_and_params(name, seed)
+    for x in _points(layer, seed):
+        y, _ = layer.forward(params, x)
+        np.testing.assert_allclose(layer.inverse(params, y), x, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_inverse_vjp_is_row_vector_times_inverse_jacobian(name):
+    layer, params = _layer_and_params(name, 3)
+    v = jax.random.normal(jax.random.PRNGKey(7), (layer.dim,), jnp.float64)
+    for x in _points(layer, 3, n=3):
+        y, _ = layer.forward(params, x)
+        jac = jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
+        ref = jnp.linalg.solve(jac.T, v)  # v J^{-1} as a row vector
+        np.testing.assert_allclose(layer.inverse_vjp(params, x, y, v), ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_invertibility_constraints_hold_for_random_unconstrained_parameters(seed):
+    key = jax.random.PRNGKey(seed)
+    for scale in (0.1, 3.0, 30.0):
+        k1, k2, k3, key = jax.random.split(key, 4)
+        p = {
+            "u": scale * jax.random.normal(k1, (D,)),
+            "w": scale * jax.random.normal(k2, (D,)),
+            "b": jnp.zeros(()),
+        }
+        u_hat, m = flows.planar_u_hat(p)
+        assert m > -1.0 and p["w"] @ u_hat > -1.0
+        np.testing.assert_allclose(p["w"] @ u_hat, m, atol=1e-9 * scale**2)
+        r = {"alpha": scale * jax.random.normal(k3, ()), "beta": -scale * jnp.ones(())}
+        alpha, beta = flows.radial_alpha_beta(r)
+        assert alpha > 0 and beta > -alpha
+
+
+@pytest.mark.parametrize("name", ["planar", "radial", "affine_coupling", "spline"])
+def test_fresh_layers_are_near_identity(name):
+    layer = LAYERS[name]
+    params = layer.init(jax.random.PRNGKey(0), jnp.float64)
+    x = _points(layer, 0, n=4)
+    y, ld = jax.vmap(lambda t: layer.forward(params, t))(x)
+    tol = 0.05 if name == "planar" else 1e-12
+    np.testing.assert_allclose(y, x, atol=tol * 10)
+    np.testing.assert_allclose(ld, 0.0, atol=tol)
+
+
+def test_spline_identity_tails_monotone_and_exact_at_knots():
+    raw = jax.random.normal(jax.random.PRNGKey(0), (7, 3 * 5 - 1), jnp.float64)
+    x = jnp.array([-9.0, -2.0, -1.0, 0.0, 0.3, 1.999999, 7.0])
+    y, logd = flows.spline_forward(raw, x, 2.0)
+    assert y[0] == -9.0 and y[-1] == 7.0 and logd[0] == 0.0
+    grid = jnp.linspace(-3, 3, 2001)
+    yg, _ = flows.spline_forward(jnp.broadcast_to(raw[0], (2001, 14)), grid, 2.0)
+    assert jnp.all(jnp.diff(yg) > 0)
+    # continuity at the interval's ends (linear tails join with slope 1)
+    eps = 1e-7
+    for edge in (-2.0, 2.0):
+        lo, _ = flows.spline_forward(raw[:2], jnp.array([edge - eps, edge + eps]), 2.0)
+        assert abs(lo[1] - lo[0]) < 1e-5
+    np.testing.assert_allclose(flows.spline_inverse(raw, y, 2.0), x, atol=1e-9)
+
+
+FLOW_CASES = [
+    ("planar", "normal"),
+    ("radial", "normal"),
+    ("affine_coupling", "normal"),
+    ("spline", "normal"),
+    ("spline", "student_t"),
+    ("planar", "student_t"),
+]
+
+
+def _flow_and_params(name, base, seed=0, dim=3):
+    flow = flows.make_flow(name, dim, 3, base=base, hidden_dims=(8,), init_df=5.0)
+    k_init, k_noise = jax.random.split(jax.random.PRNGKey(seed))
+    return flow, _perturb(flow.init(k_init, jnp.float64), k_noise, 0.3)
+
+
+@pytest.mark.parametrize(("name", "base"), FLOW_CASES)
+def test_forward_carried_score_equals_autodiff_of_log_prob(name, base):
+    flow, params = _flow_and_params(name, base)
+    z, log_q, score = flow.sample_with_score(params, jax.random.PRNGKey(1), (4,))
+    np.testing.assert_allclose(flow.log_prob(params, z), log_q, atol=1e-8)
+    ref = jax.vmap(jax.grad(lambda t: flow.log_prob(params, t)))(z)
+    np.testing.assert_allclose(score, ref, atol=1e-7)
+    z2, log_q2 = flow.sample_and_log_prob(params, jax.random.PRNGKey(1), (4,))
+    np.testing.assert_allclose(z2, z, atol=1e-12)
+    np.testing.assert_allclose(log_q2, log_q, atol=1e-10)
+
+
+@pytest.mark.parametrize(("name", "base"), FLOW_CASES[:4])
+def test_flow_density_integrates_to_one_in_2d(name, base):
+    flow, params = _flow_and_params(name, base, seed=2, dim=2)
+    grid = jnp.linspace(-12, 12, 601)
+    zz = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1)
+    dens = jnp.exp(flow.log_prob(params, zz))
+    mass = jnp.trapezoid(jnp.trapezoid(dens, grid, axis=1), grid)
+    np.testing.assert_allclose(mass, 1.0, atol=2e-3)
+
+
+def test_student_t_base_log_prob_score_and_reparameterised_df():
+    base = flows.StudentTBase(3, init_df=4.0)
+    params = {"df": jnp.array([-1.0, 0.5, 3.0])}
+    nu = flows.student_t_df(params)
+    x = jnp.array([[0.3, -2.0, 5.0]])
+    ref = scipy.stats.t(np.asarray(nu)).logpdf(np.asarray(x)).sum()
+    np.testing.assert_allclose(base.log_prob(params, x), [ref], rtol=1e-10)
+    np.testing.assert_allclose(
+        base.score(params, x[0]), jax.grad(lambda t: base.log_prob(params, t))(x[0]), atol=1e-12
+    )
+    grad_df = jax.grad(lambda p: base.sample(p, jax.random.PRNGKey(0), (64,), jnp.float64).sum())
+    assert jnp.all(jnp.isfinite(grad_df(params)["df"]))
+
+
+@pytest.mark.parametrize("name", ["planar", "radial", "affine_coupling", "spline"])
+def test_check_grads_of_sample_and_log_prob(name):
+    flow, params = _flow_and_params(name, "normal", seed=4, dim=2)
+
+    def objective(p):
+        z, log_q = flow.sample_and_log_prob(p, jax.random.PRNGKey(3), (3,))
+        return jnp.sum(log_q) + jnp.sum(jnp.sin(z))
+
+    check_grads(objective, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
+
+
+def test_make_flow_bad_input():
+    with pytest.raises(ValueError, match="planar.*radial.*affine_coupling.*spline"):
+        flows.make_flow("glow", 2, 2)
+    with pytest.raises(ValueError, match="num_layers"):
+        flows.make_flow("planar", 2, 0)
+    with pytest.raises(ValueError, match="base"):
+        flows.make_flow("planar", 2, 2, base="cauchy")
+    with pytest.raises(ValueError, match="init_df"):
+        flows.make_flow("planar", 2, 2, base="student_t", init_df=0.5)
