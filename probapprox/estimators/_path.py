@@ -5,15 +5,31 @@ score term ``−∇_φ log q_φ(z)|_z`` whose expectation is zero. Dropping it g
 the estimator of Roeder, Wu & Duvenaud (2017):
 
 .. math::
-    \nabla_φ \widehat{\mathrm{ELBO}} = \nabla_φ \big[\log p(x, T_φ(ε))
+    \nabla_φ \widehat{\mathrm{ELBO}} = \nabla_φ \big[\beta_t \log p(x, T_φ(ε))
         - \log q_{\bar φ}(T_φ(ε))\big], \qquad \bar φ = \mathrm{stop\_gradient}(φ),
 
 which is unbiased, and whose variance vanishes when ``q`` equals the posterior.
-The loss value is the usual −ELBO estimate.
+``log q_{\bar φ}`` at the draw is evaluated with stopped parameters for ordinary
+distributions; a distribution that defines ``path_log_prob(value, intermediates)`` (the
+flow guides) supplies it from the score carried forward with the draw instead, with
+no inverse pass (Vaitl et al. 2024).
+
+Two schedules, off by default, both driven by the step number ``t`` (``pa.fit`` passes
+it; with ``SVI`` pass ``probapprox_step=t`` to ``svi.update``):
+
+* ``path_warmup=W``: the standard reparameterised gradient for steps ``t < W``, the path
+  gradient from then on. Far from the posterior the score term that STL drops cancels
+  most of the path term's noise: flows started narrow and trained by STL alone develop
+  sharp features whose heavy-tailed score stalls Adam. Near the posterior STL is the
+  better estimator (its noise vanishes there).
+* ``anneal_steps=A``: the likelihood-tempering of Rezende & Mohamed (2015),
+  :math:`\beta_t = \min(1, \beta_0 + t/A)` multiplying ``log p(x, z)``.
+
+The loss value is always the −ELBO estimate at :math:`\beta_t`.
 
 References:
-    Roeder, Wu, Duvenaud (2017), "Sticking the landing: simple, lower-variance
-    gradient estimators for variational inference", NeurIPS.
+    Roeder, Wu, Duvenaud (2017), NeurIPS; Vaitl, Winkler, Richter, Kessel (2024), ICLR;
+    Rezende, Mohamed (2015), ICML.
 
 """
 
@@ -24,14 +40,50 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpyro.distributions as dist
 from jax import random
 from numpyro import handlers
 from numpyro.infer.elbo import ELBO
 from numpyro.infer.util import log_density
 
-from probapprox._checks import check_int
+from probapprox._checks import check_int, check_positive
 
-__all__ = ["PathELBO"]
+__all__ = ["PathELBO", "STEP_KWARG"]
+
+STEP_KWARG = "probapprox_step"
+
+
+def _unwrap(fn: Any) -> Any:
+    while isinstance(fn, dist.ExpandedDistribution):
+        fn = fn.base_dist
+    return fn
+
+
+def _scaled_sum(log_prob: jax.Array, scale: Any) -> jax.Array:
+    if scale is not None:
+        log_prob = scale * log_prob
+    return jnp.sum(log_prob)
+
+
+def _guide_log_q(live: dict, frozen: dict) -> tuple[jax.Array, jax.Array]:
+    """``(path, standard)`` surrogates of ``log q`` at the live draws (equal values)."""
+    path = standard = jnp.zeros(())
+    for name, site in frozen.items():
+        if site["type"] != "sample" or site["is_observed"]:
+            continue
+        live_site = live[name]
+        value, inter = live_site["value"], live_site["intermediates"]
+        fn = _unwrap(live_site["fn"])
+        if inter and callable(getattr(fn, "path_log_prob", None)):
+            lp_path = fn.path_log_prob(value, inter)
+        else:
+            lp_path = site["fn"].log_prob(value)
+        lp_std = (
+            live_site["fn"].log_prob(value, inter) if inter else live_site["fn"].log_prob(value)
+        )
+        path = path + _scaled_sum(lp_path, live_site["scale"])
+        standard = standard + _scaled_sum(lp_std, live_site["scale"])
+    return path, standard
 
 
 class PathELBO(ELBO):
@@ -39,17 +91,56 @@ class PathELBO(ELBO):
 
     The guide must be reparameterised (every latent site's draw a differentiable
     function of the parameters) and able to evaluate its log-density at its own
-    draws, as NumPyro's Gaussian autoguides are.
+    draws, as NumPyro's Gaussian autoguides and probapprox's flow guides are.
 
     Args:
         num_particles: Monte Carlo draws per step.
         vectorize_particles: evaluate the draws with ``vmap`` (else ``lax.map``).
+        path_warmup: steps of the standard estimator before the path estimator takes over
+            (``None``: path estimator from the first step).
+        anneal_steps: steps of likelihood tempering ``β_t = min(1, anneal_start + t/A)``
+            (``None``: no tempering).
+        anneal_start: ``β_0``.
 
     """
 
-    def __init__(self, num_particles: int = 1, *, vectorize_particles: bool = True) -> None:
+    def __init__(
+        self,
+        num_particles: int = 1,
+        *,
+        vectorize_particles: bool = True,
+        path_warmup: int | None = None,
+        anneal_steps: int | None = None,
+        anneal_start: float = 0.01,
+    ) -> None:
         check_int("PathELBO", "num_particles", num_particles)
+        if path_warmup is not None:
+            check_int("PathELBO", "path_warmup", path_warmup)
+        if anneal_steps is not None:
+            check_int("PathELBO", "anneal_steps", anneal_steps)
+        anneal_start = check_positive("PathELBO", "anneal_start", anneal_start)
+        if anneal_start > 1:
+            raise ValueError(f"PathELBO(anneal_start=...) must be in (0, 1]; got {anneal_start}.")
         super().__init__(num_particles=num_particles, vectorize_particles=vectorize_particles)
+        self.path_warmup = path_warmup
+        self.anneal_steps = anneal_steps
+        self.anneal_start = anneal_start
+
+    @property
+    def uses_step(self) -> bool:
+        """Whether the loss needs the step number (``probapprox_step`` keyword)."""
+        return self.path_warmup is not None or self.anneal_steps is not None
+
+    def schedules(self, step: Any) -> tuple[jax.Array, jax.Array]:
+        """``(λ_t, β_t)``: path-gradient weight (0 or 1) and likelihood temperature at ``step``."""
+        t = jnp.asarray(step, dtype=jnp.float32)
+        lam = jnp.ones(()) if self.path_warmup is None else (t >= self.path_warmup) * 1.0
+        beta = (
+            jnp.ones(())
+            if self.anneal_steps is None
+            else jnp.minimum(1.0, self.anneal_start + t / self.anneal_steps)
+        )
+        return lam, beta
 
     def loss(
         self,
@@ -60,19 +151,30 @@ class PathELBO(ELBO):
         *args: Any,
         **kwargs: Any,
     ) -> jax.Array:
-        """Negative ELBO estimate whose gradient is the sticking-the-landing gradient."""
+        """Negative ELBO estimate whose gradient is the (scheduled) path gradient."""
+        step = kwargs.pop(STEP_KWARG, None)
+        if step is None and self.uses_step:
+            raise ValueError(
+                "PathELBO(path_warmup=..., anneal_steps=...) needs the step number: fit with "
+                f"probapprox.fit, or pass {STEP_KWARG}=t to svi.update(state, ..., "
+                f"{STEP_KWARG}=t)."
+            )
+        lam, beta = self.schedules(0 if step is None else step)
         frozen = jax.lax.stop_gradient(param_map)
 
         def single(key: jax.Array) -> jax.Array:
             model_key, guide_key = random.split(key)
             seeded = handlers.seed(guide, guide_key)
-            gtr = handlers.trace(handlers.substitute(seeded, data=param_map)).get_trace(
+            live = handlers.trace(handlers.substitute(seeded, data=param_map)).get_trace(
                 *args, **kwargs
             )
-            log_q, _ = log_density(handlers.replay(seeded, gtr), args, kwargs, frozen)
-            replayed = handlers.replay(handlers.seed(model, model_key), gtr)
+            replayed_guide = handlers.substitute(handlers.replay(seeded, live), data=frozen)
+            frozen_tr = handlers.trace(replayed_guide).get_trace(*args, **kwargs)
+            path, standard = _guide_log_q(live, frozen_tr)
+            log_q = path if self.path_warmup is None else lam * path + (1.0 - lam) * standard
+            replayed = handlers.replay(handlers.seed(model, model_key), live)
             log_p, _ = log_density(replayed, args, kwargs, param_map)
-            return log_p - log_q
+            return beta * log_p - log_q
 
         if self.num_particles == 1:
             return -single(rng_key)

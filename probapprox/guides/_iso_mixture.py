@@ -145,8 +145,9 @@ class AutoIsoGaussianMixture(AutoContinuous):
             "num_particles": self.num_particles,
         }
 
-    def default_loss(self) -> Any:
+    def default_loss(self, num_steps: int | None = None) -> Any:
         """:class:`~probapprox.estimators.MixtureELBO` with ``num_particles`` per component."""
+        del num_steps
         from probapprox.estimators import MixtureELBO
 
         return MixtureELBO(self.num_particles)

@@ -1,6 +1,6 @@
 """Default estimator and optimiser for a guide.
 
-A guide may choose its own by defining ``default_loss()`` and/or
+A guide may choose its own by defining ``default_loss(num_steps)`` and/or
 ``default_optimizer(num_steps)`` (probapprox's families do). Otherwise:
 
 * NumPyro's reparameterised Gaussian autoguides get the sticking-the-landing
@@ -38,11 +38,11 @@ _PATH_GRADIENT_GUIDES = (
 )
 
 
-def default_loss(guide: Any) -> Any:
+def default_loss(guide: Any, num_steps: int) -> Any:
     """The guide's preferred ELBO estimator, else ``PathELBO`` or ``Trace_ELBO``."""
     pick = getattr(guide, "default_loss", None)
     if callable(pick):
-        return pick()
+        return pick(num_steps)
     return PathELBO() if isinstance(guide, _PATH_GRADIENT_GUIDES) else Trace_ELBO()
 
 

@@ -88,7 +88,7 @@ def fit(
     """Fit ``guide`` to the posterior of ``model`` by stochastic variational inference.
 
     Minimises the negative ELBO ``E_q[log q(θ) − log p(x, θ)]`` with the guide's own
-    estimator and optimiser where it defines them (``default_loss()``,
+    estimator and optimiser where it defines them (``default_loss(num_steps)``,
     ``default_optimizer(num_steps)``), else :class:`~probapprox.estimators.PathELBO` for
     NumPyro's Gaussian autoguides (``Trace_ELBO`` for other guides) and Adam with a
     cosine-decayed step size. An optimiser with a ``paired_loss()`` (e.g.
@@ -145,7 +145,7 @@ def fit(
     _check_continuous(model, args, kwargs)
     if loss is None and callable(getattr(optimizer, "paired_loss", None)):
         loss = optimizer.paired_loss()  # e.g. FBGVI, whose update lives in its loss
-    loss = default_loss(guide) if loss is None else loss
+    loss = default_loss(guide, num_steps) if loss is None else loss
     optim = default_optimizer(guide, num_steps) if optimizer is None else _as_optimizer(optimizer)
     svi = SVI(model, guide, optim, loss)
     state = svi.init(jax.random.PRNGKey(seed), *args, init_params=init_params, **kwargs)

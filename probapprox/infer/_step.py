@@ -18,6 +18,8 @@ import jax.numpy as jnp
 from jax import lax, random
 from numpyro.infer.svi import SVIState
 
+from probapprox.estimators._path import STEP_KWARG
+
 __all__ = ["Carry", "make_loss_fn", "make_chunk_fn", "init_carry"]
 
 
@@ -39,9 +41,20 @@ class Carry(NamedTuple):
 
 
 def make_loss_fn(
-    svi: Any, rng_key: jax.Array, args: tuple, kwargs: dict, mutable_state: Any
+    svi: Any,
+    rng_key: jax.Array,
+    args: tuple,
+    kwargs: dict,
+    mutable_state: Any,
+    step: jax.Array | None = None,
 ) -> Callable[[Any], tuple[jax.Array, Any]]:
-    """Loss of unconstrained params, with aux = new mutable state (as ``SVI.update``)."""
+    """Loss of unconstrained params, with aux = new mutable state (as ``SVI.update``).
+
+    A loss with ``uses_step`` (scheduled estimators) also gets the step number as the
+    ``probapprox_step`` keyword.
+    """
+    if step is not None and getattr(svi.loss, "uses_step", False):
+        kwargs = {**kwargs, STEP_KWARG: step}
 
     def loss_fn(params: Any) -> tuple[jax.Array, Any]:
         params = svi.constrain_fn(params)
@@ -95,7 +108,7 @@ def make_chunk_fn(
             state = carry.svi_state
             active = (i < stop) & (carry.failed_at < 0)
             rng_key, rng_step = random.split(state.rng_key)
-            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state)
+            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i)
             params = optim.get_params(state.optim_state)
             (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             finite = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]
