@@ -1,5 +1,7 @@
 """NumPyro guides: probapprox's variational families and the registry of known guides."""
 
+from probapprox.guides._flow import AutoNormalizingFlow as AutoNormalizingFlow
+from probapprox.guides._flow_dist import FlowDistribution as FlowDistribution
 from probapprox.guides._iso_mixture import AutoIsoGaussianMixture as AutoIsoGaussianMixture
 from probapprox.guides._iso_mixture import (
     IsoGaussianMixtureDistribution as IsoGaussianMixtureDistribution,
@@ -13,6 +15,8 @@ from probapprox.guides._registry import register_guide as register_guide
 __all__ = [
     "GUIDES",
     "AutoIsoGaussianMixture",
+    "AutoNormalizingFlow",
+    "FlowDistribution",
     "IsoGaussianMixtureDistribution",
     "guide_class",
     "guide_config",

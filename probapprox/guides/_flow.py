@@ -1,0 +1,220 @@
+r"""``AutoNormalizingFlow``: a normalizing flow over the model's flat unconstrained latent.
+
+.. math::
+    z = T_K \circ \dots \circ T_1(\varepsilon), \quad \varepsilon \sim q_0, \qquad
+    \theta = \mathrm{constrain}(z),
+
+with planar or radial layers (Rezende & Mohamed 2015), affine couplings (RealNVP) or
+rational-quadratic spline couplings with identity tails (Durkan et al. 2019), over a
+standard normal or a Student-t base with learned per-dimension tails. Every layer starts
+at (or near) the identity, so a fresh guide is :math:`\mathcal N(z_{init}, s^2 I)`.
+
+Parameters are NumPyro param sites ``{prefix}_{group}_{field}`` (for example
+``auto_affine_loc``, ``auto_layer0_W0``, ``auto_base_df``).
+
+References:
+    Rezende, Mohamed (2015), ICML; Dinh et al. (2017), ICLR; Durkan et al. (2019), NeurIPS;
+    Vaitl et al. (2024), ICLR; Laszkiewicz et al. (2022), ICML.
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpyro
+from numpyro.infer.autoguide import AutoContinuous
+from numpyro.infer.initialization import init_to_uniform
+
+from probapprox._checks import check_choice, check_int, check_positive
+from probapprox.families.flows import BASE_NAMES, FLOW_NAMES, make_flow
+from probapprox.guides._flow_dist import FlowDistribution
+from probapprox.guides._registry import register_guide
+
+__all__ = ["AutoNormalizingFlow"]
+
+_QUANTILE_DRAWS = 20_000
+# measured on Rezende's U1 (see the estimator note in default_loss)
+DEFAULT_LEARNING_RATES = {"planar": 1e-2, "radial": 1e-2, "affine_coupling": 5e-3, "spline": 5e-3}
+
+
+@register_guide
+class AutoNormalizingFlow(AutoContinuous):
+    """Normalizing-flow guide on the model's flat unconstrained latent.
+
+    Args:
+        model: a NumPyro model with continuous latent sites.
+        flow: ``"planar"``, ``"radial"``, ``"affine_coupling"`` or ``"spline"`` (default).
+        num_layers: number of flow layers ``K``.
+        base: ``"normal"`` or ``"student_t"`` (learned per-dimension degrees of freedom, for
+            heavy-tailed posteriors).
+        hidden_dims: coupling conditioner widths (default ``(max(32, 2D),) * 2``).
+        num_bins: spline bins.
+        bound: spline interval half-width, on standardised coordinates (identity outside).
+        init_df: initial Student-t degrees of freedom.
+        init_scale: initial standard deviation of the guide around the initial location
+            (wide by default: flows are mode-seeking, and a narrow start settles on one mode).
+        prefix: parameter name prefix.
+        init_loc_fn: per-site initial location.
+        num_particles: draws per step for the default estimator.
+        learning_rate: initial Adam step of the default optimiser (cosine decay to 1 %);
+            default 1e-2 for planar/radial, 5e-3 for the couplings.
+
+    """
+
+    def __init__(
+        self,
+        model: Callable,
+        *,
+        flow: str = "spline",
+        num_layers: int = 8,
+        base: str = "normal",
+        hidden_dims: tuple[int, ...] | list[int] | None = None,
+        num_bins: int = 8,
+        bound: float = 5.0,
+        init_df: float = 30.0,
+        init_scale: float = 1.0,
+        prefix: str = "auto",
+        init_loc_fn: Callable = init_to_uniform,
+        num_particles: int = 8,
+        learning_rate: float | None = None,
+    ) -> None:
+        owner = "AutoNormalizingFlow"
+        self.flow = check_choice(owner, "flow", flow, FLOW_NAMES)
+        self.base = check_choice(owner, "base", base, BASE_NAMES)
+        self.num_layers = check_int(owner, "num_layers", num_layers)
+        self.hidden_dims = None if hidden_dims is None else [int(h) for h in hidden_dims]
+        self.num_bins = check_int(owner, "num_bins", num_bins, minimum=2)
+        self.bound = check_positive(owner, "bound", bound)
+        self.init_df = check_positive(owner, "init_df", init_df)
+        self.init_scale = check_positive(owner, "init_scale", init_scale)
+        self.num_particles = check_int(owner, "num_particles", num_particles)
+        if learning_rate is None:
+            learning_rate = DEFAULT_LEARNING_RATES[self.flow]
+        self.learning_rate = check_positive(owner, "learning_rate", learning_rate)
+        self._flow = None
+        super().__init__(model, prefix=prefix, init_loc_fn=init_loc_fn)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-able) for save/load."""
+        return {
+            "flow": self.flow,
+            "num_layers": self.num_layers,
+            "base": self.base,
+            "hidden_dims": self.hidden_dims,
+            "num_bins": self.num_bins,
+            "bound": self.bound,
+            "init_df": self.init_df,
+            "init_scale": self.init_scale,
+            "prefix": self.prefix,
+            "num_particles": self.num_particles,
+            "learning_rate": self.learning_rate,
+        }
+
+    def default_loss(self, num_steps: int | None = None) -> Any:
+        """The estimator ``pa.fit`` uses for this guide.
+
+        Planar, radial and affine-coupling flows get
+        :class:`~probapprox.estimators.PathELBO` (score carried forward, no inverse) with
+        ``path_warmup = num_steps // 2``: the standard estimator for the first half, the
+        sticking-the-landing one for the second. Far from the posterior the path gradient
+        alone can stall; near it its noise vanishes and the fit lands.
+
+        Spline flows get the standard reparameterised estimator (``Trace_ELBO``). Measured on
+        Rezende's U1: once the path gradient takes over, the C¹ spline develops near-flat
+        bins, the 99.9 % quantile of ``|∇ log q|`` at the draws grows from ~20 to ~1e13 and
+        the fit diverges (KL 0.05 → 23 at step size 5e-3). Pass ``loss=PathELBO(...)`` to
+        ``pa.fit`` to use it anyway.
+        """
+        from numpyro.infer import Trace_ELBO
+
+        from probapprox.estimators import PathELBO
+
+        if self.flow == "spline":
+            return Trace_ELBO(self.num_particles)
+        warmup = None if not num_steps else max(1, num_steps // 2)
+        return PathELBO(self.num_particles, path_warmup=warmup)
+
+    def default_optimizer(self, num_steps: int) -> Any:
+        """Adam, step ``learning_rate`` decayed (cosine) to 1 % over the run."""
+        import optax
+        from numpyro.optim import optax_to_numpyro
+
+        schedule = optax.cosine_decay_schedule(
+            self.learning_rate, decay_steps=max(num_steps, 1), alpha=1e-2
+        )
+        return optax_to_numpyro(optax.adam(schedule))
+
+    def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
+        super()._setup_prototype(*args, **kwargs)
+        hidden = None if self.hidden_dims is None else tuple(self.hidden_dims)
+        self._flow = make_flow(
+            self.flow,
+            self.latent_dim,
+            self.num_layers,
+            base=self.base,
+            hidden_dims=hidden,
+            num_bins=self.num_bins,
+            bound=self.bound,
+            init_df=self.init_df,
+        )
+        key = numpyro.prng_key()
+        key = jax.random.PRNGKey(0) if key is None else key
+        init = self._flow.init(key, self._init_latent.dtype)
+        loc = jnp.asarray(self._init_latent)
+        init["affine"]["loc"] = loc
+        init["affine"]["log_scale"] = jnp.full_like(loc, math.log(self.init_scale))
+        self._init_params = init
+
+    def _param_name(self, group: str, field: str) -> str:
+        return f"{self.prefix}_{group}_{field}"
+
+    def _flow_params(self, lookup: Callable[[str, str], Any]) -> dict:
+        return {
+            group: {field: lookup(group, field) for field in fields}
+            for group, fields in self._init_params.items()
+        }
+
+    def _get_posterior(self) -> FlowDistribution:
+        params = self._flow_params(
+            lambda g, f: numpyro.param(self._param_name(g, f), self._init_params[g][f])
+        )
+        return FlowDistribution(self._flow, params)
+
+    def get_posterior(self, params: dict) -> FlowDistribution:
+        """The flow over the flat unconstrained latent, from fitted ``params``."""
+        self._require_setup()
+        return FlowDistribution(
+            self._flow, self._flow_params(lambda g, f: params[self._param_name(g, f)])
+        )
+
+    def get_transform(self, params: dict) -> Any:
+        """Not available: a flow guide is not a NumPyro ``TransformedDistribution``."""
+        raise NotImplementedError(
+            "AutoNormalizingFlow has no NumPyro transform; use get_posterior(params) for the "
+            "flow distribution (sample, log_prob) or sample_posterior for constrained draws."
+        )
+
+    def _require_setup(self) -> None:
+        if self._flow is None:
+            raise RuntimeError(
+                "AutoNormalizingFlow has not been initialised: fit it (or call the guide once "
+                "under numpyro.handlers.seed) before asking for its posterior."
+            )
+
+    def _latent_draws(self, params: dict) -> jax.Array:
+        return self.get_posterior(params).sample(jax.random.PRNGKey(0), (_QUANTILE_DRAWS,))
+
+    def median(self, params: dict) -> dict[str, jax.Array]:
+        """Per-coordinate median of the unconstrained latent (from 20 000 draws), constrained."""
+        latent = jnp.median(self._latent_draws(params), axis=0)
+        return self._unpack_and_constrain(latent, params)
+
+    def quantiles(self, params: dict, quantiles: Any) -> dict[str, jax.Array]:
+        """Per-coordinate quantiles from 20 000 draws (no closed form for flows), constrained."""
+        latent = jnp.quantile(self._latent_draws(params), jnp.asarray(quantiles), axis=0)
+        return self._unpack_and_constrain(latent, params)
