@@ -20,24 +20,25 @@ __all__ = ["DEMO_PLAN", "QUICK_PLAN", "Row", "run_demo", "format_table"]
 
 MF, FR, LR = "AutoNormal", "AutoMultivariateNormal", "AutoLowRankMultivariateNormal"
 MIX = "AutoIsoGaussianMixture"
+NF = "AutoNormalizingFlow"
 
 # model -> guides, for the full run
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "normal_normal": (MF, FR),
     "beta_bernoulli": (MF, FR),
     "linear_regression": (MF, FR),
-    "eight_schools": (MF, FR),
+    "eight_schools": (MF, FR, NF),
     "logistic_regression": (MF, LR, FR),
-    "funnel": (MF, FR, MIX),
-    "banana": (MF, FR, MIX),
+    "funnel": (MF, FR, MIX, NF),
+    "banana": (MF, FR, MIX, NF),
     "four_modes": (MF, FR, MIX),
     "four_modes_unequal": (MF, FR, MIX),
     "mog2d": (FR, MIX),
     "mog10d": (FR, MIX),
-    "rezende_u1": (MF, FR, MIX),
-    "rezende_u2": (MF, FR, MIX),
-    "rezende_u3": (MF, FR, MIX),
-    "rezende_u4": (MF, FR, MIX),
+    "rezende_u1": (MF, FR, MIX, NF),
+    "rezende_u2": (MF, FR, MIX, NF),
+    "rezende_u3": (MF, FR, MIX, NF),
+    "rezende_u4": (MF, FR, MIX, NF),
 }
 QUICK_PLAN: dict[str, tuple[str, ...]] = {
     "linear_regression": (MF, FR),
@@ -45,7 +46,7 @@ QUICK_PLAN: dict[str, tuple[str, ...]] = {
     "logistic_regression": (LR,),
     "funnel": (FR,),
     "four_modes": (FR, MIX),
-    "rezende_u1": (FR, MIX),
+    "rezende_u1": (FR, MIX, NF),
 }
 
 

@@ -37,8 +37,15 @@ def test_multimodal_mixture(tmp_path):
     assert (tmp_path / "four_modes_unequal.png").exists()
 
 
+def test_normalizing_flows(tmp_path):
+    summary = _load("normalizing_flows").main(argparse.Namespace(steps=600, out=str(tmp_path)))
+    assert summary["planar K=32"][0] < summary["AutoMultivariateNormal"][0]
+    assert all(kl > -0.05 for kl, _ in summary.values())  # exact KL is non-negative
+    assert (tmp_path / "rezende_u1_flows.png").exists()
+
+
 def test_every_example_is_tested():
-    tested = {"quickstart", "checkpoint_resume", "multimodal_mixture"}
+    tested = {"quickstart", "checkpoint_resume", "multimodal_mixture", "normalizing_flows"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested, "add the new example to this file"
 
 
