@@ -44,7 +44,7 @@ def _points(layer, seed, n=6, scale=2.0):
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_log_det_matches_dense_jacobian(name, seed):
     layer, params = _layer_and_params(name, seed)
     for x in _points(layer, seed):
@@ -56,7 +56,7 @@ def test_log_det_matches_dense_jacobian(name, seed):
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_inverse_round_trip(name, seed):
     layer, params = _layer_and_params(name, seed)
     for x in _points(layer, seed):
