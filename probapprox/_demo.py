@@ -46,7 +46,7 @@ QUICK_PLAN: dict[str, tuple[str, ...]] = {
     "logistic_regression": (LR,),
     "funnel": (FR,),
     "four_modes": (FR, MIX),
-    "rezende_u1": (FR, MIX, NF),
+    "rezende_u1": (FR, MIX),
 }
 
 

@@ -12,6 +12,7 @@ A guide may choose its own by defining ``default_loss(num_steps)`` and/or
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import optax
@@ -42,7 +43,11 @@ def default_loss(guide: Any, num_steps: int) -> Any:
     """The guide's preferred ELBO estimator, else ``PathELBO`` or ``Trace_ELBO``."""
     pick = getattr(guide, "default_loss", None)
     if callable(pick):
-        return pick(num_steps)
+        try:
+            takes_steps = bool(inspect.signature(pick).parameters)
+        except (TypeError, ValueError):  # builtins without a signature
+            takes_steps = False
+        return pick(num_steps) if takes_steps else pick()
     return PathELBO() if isinstance(guide, _PATH_GRADIENT_GUIDES) else Trace_ELBO()
 
 

@@ -50,7 +50,12 @@ def _grads(loss, g, params, num, seed=1):
     return jax.vmap(one)(jax.random.split(jax.random.PRNGKey(seed), num))
 
 
-@pytest.mark.parametrize("flow", ["planar", "radial", "affine_coupling", "spline"])
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "flow", ["planar", "radial", "affine_coupling", pytest.param("spline", marks=SLOW)]
+)
 def test_forward_score_path_equals_stl_through_the_inverse(flow):
     """Per draw, the no-inverse surrogate gives exactly the STL gradient with stopped params."""
     g, params = _guide_and_params(flow, perturb=0.2)
@@ -72,7 +77,7 @@ def test_forward_score_path_equals_stl_through_the_inverse(flow):
         np.testing.assert_allclose(got[k], ref[k], atol=1e-9, err_msg=k)
 
 
-@pytest.mark.parametrize("flow", ["planar", "affine_coupling", "spline"])
+@pytest.mark.parametrize("flow", ["planar", "affine_coupling", pytest.param("spline", marks=SLOW)])
 def test_zero_gradient_variance_when_the_flow_is_the_posterior(flow):
     """Identity layers + affine at the exact Gaussian posterior: STL noise vanishes."""
     g, params = _guide_and_params(flow)
@@ -82,7 +87,7 @@ def test_zero_gradient_variance_when_the_flow_is_the_posterior(flow):
     assert float(jnp.var(std["auto_affine_loc"], axis=0).max()) > 1e-2
 
 
-@pytest.mark.parametrize("flow", ["planar", "spline"])
+@pytest.mark.parametrize("flow", ["planar", pytest.param("spline", marks=SLOW)])
 def test_path_gradient_is_unbiased_for_flows(flow):
     g, params = _guide_and_params(flow, perturb=0.15, seed=4)
     stl = _grads(PathELBO(), g, params, 4000)
