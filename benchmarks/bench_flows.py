@@ -1,0 +1,297 @@
+"""Accuracy and speed of AutoNormalizingFlow against NumPyro's flow guides and FlowJAX.
+
+Accuracy: for each target (``rezende_u1``–``rezende_u4``, ``four_modes``, ``funnel``,
+``banana``, ``eight_schools``) and each guide
+
+* ``AutoNormalizingFlow`` with ``planar``/``radial`` (``--planar-layers``) and
+  ``affine_coupling``/``spline`` (``--layers``) flows, ``init_scale=1``, pa.fit's defaults for
+  them (the guide's ``default_loss``: PathELBO with warm-up, or Trace_ELBO for splines; Adam
+  cosine-decayed from the guide's default step);
+* NumPyro's ``AutoIAFNormal`` (``--layers`` flows, same hidden widths) and ``AutoBNAFNormal``
+  (one flow, hidden factors 8, 8), fitted with pa.fit and ``Trace_ELBO(particles)``;
+* FlowJAX (if installed: ``pip install flowjax``, benchmark-only) masked autoregressive and
+  rational-quadratic-spline coupling flows (same layers, widths, bins, tanh, ``invert=False``),
+  trained by FlowJAX's ``ElboLoss`` + ``fit_to_key_based_loss`` with the same steps and draws
+  per step, on the model's flat unconstrained log density;
+
+peers use Adam cosine-decayed from 5e-3 (our coupling flows' default); ``--lr`` sets the step
+of every guide. With the same number of steps for all, it reports ``KL(q||p) = log Z - ELBO``
+where log Z is known (ELBO from ``--draws`` draws; for ``rezende_u1`` the KL is
+``E_q[log q + U1] + 1.87750`` with the flow's own ``log q``; for ``rezende_u2``-``u4`` the box
+normaliser of ``models.rezende``), else
+the ELBO; ``max |Δmean|/sd`` and the range of ``sd_q/sd`` against exact moments; PSIS k̂; fit
+seconds (the loop, compilation included) and wall seconds (construction + fit).
+
+Speed: on a standard normal in ``d`` dimensions, steps per second of our affine-coupling and
+spline guides (``Trace_ELBO``) against FlowJAX's coupling flows of the same architecture and
+draws (its own Python loop, and the same step inside one jitted ``lax.scan``); and the cost of
+``PathELBO`` (path gradient only) over ``Trace_ELBO`` for our four flows. Each figure is the
+median of ``--repeats`` chunks of ``--chunk`` jitted steps after the compiling one.
+
+XLA runs single-threaded unless ``XLA_FLAGS`` is set. Writes
+``benchmarks/results/bench_flows.json`` and ``.md`` (``--quick``: ``bench_flows_quick.json``).
+
+Run: ``python benchmarks/bench_flows.py [--quick]`` (FlowJAX rows need ``flowjax`` installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _flow_peers import (  # noqa: E402
+    FJX,
+    FLOWJAX,
+    NUMPYRO,
+    OURS,
+    fit_guide,
+    flowjax_draws,
+    flowjax_setup,
+    flowjax_train,
+    peer_lr,
+    time_flowjax,
+    time_maths,
+    time_ours,
+)
+
+from models import get_model  # noqa: E402
+from models.rezende import U1_LOG_Z, energy  # noqa: E402
+from probapprox.diagnostics import diagnose  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = ("rezende_u1", "rezende_u2", "rezende_u3", "rezende_u4", "four_modes", "funnel")
+TARGETS += ("banana", "eight_schools")
+GUIDES = OURS + NUMPYRO + FJX
+QUICK = {
+    "targets": ["rezende_u1", "banana"],
+    "guides": ["affine_coupling", FJX[0] if FLOWJAX else NUMPYRO[0]],
+}
+
+
+def fit_one(target, guide, cfg, draws):
+    """One fit and its metrics (a row of the accuracy table)."""
+    bm, t0 = get_model(target), time.perf_counter()
+    row = {"target": target, "guide": guide}
+    try:
+        if guide in FJX:
+            flow, loss, tgt = flowjax_setup(guide, bm, cfg)
+            flow, losses, row["fit_seconds"] = flowjax_train(flow, loss, cfg, cfg["steps"])
+            row["loss"], row["lr"] = "flowjax ElboLoss", peer_lr(cfg)
+            row["wall_seconds"] = time.perf_counter() - t0
+            samples, log_p, log_q = flowjax_draws(flow, tgt, draws, cfg["seed"] + 1000)
+            diag = diagnose(log_p, log_q)
+        else:
+            g, res = fit_guide(guide, bm, cfg)
+            row["fit_seconds"], losses = float(res.seconds), res.losses
+            row["loss"] = res.info["loss"]
+            row["lr"] = getattr(g, "learning_rate", peer_lr(cfg))
+            row["wall_seconds"] = time.perf_counter() - t0
+            diag = res.diagnostics(draws, seed=cfg["seed"] + 1000, warn=False)
+            if bm.reference is not None and bm.reference.mean is not None:
+                samples = res.sample(draws, seed=cfg["seed"] + 2000)
+            if target == "rezende_u1" and guide in OURS:  # exact KL with the flow's own log q
+                flow = g.get_posterior(res.params)
+                z, lq = flow.flow.sample_and_log_prob(flow.params, jax.random.PRNGKey(3), (draws,))
+                kl = np.asarray(lq + energy("u1", z)) + U1_LOG_Z
+                row["kl_own_log_q"], row["kl_own_log_q_se"] = float(kl.mean()), float(kl.std())
+                row["kl_own_log_q_se"] /= np.sqrt(draws)
+    except Exception as e:  # a failing guide is a result, not a crash
+        row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        return row
+    row.update(elbo=diag.elbo, elbo_se=diag.elbo_se, pareto_k=diag.pareto_k, ess=diag.ess)
+    row["final_loss"] = float(np.median(np.asarray(losses)[-100:]))
+    row["nonfinite_warning"] = any("non-finite" in w for w in diag.warnings)
+    ref = bm.reference
+    if ref is not None and ref.log_Z is not None:
+        row["kl"] = ref.log_Z - diag.elbo
+    if ref is not None and ref.mean is not None:
+        flat = {k: np.reshape(samples[k], (draws, -1)) for k in ref.sites}
+        mean = np.concatenate([flat[k].mean(0) for k in ref.sites])
+        sd = np.concatenate([flat[k].std(0) for k in ref.sites])
+        ref_mean = np.concatenate([np.ravel(ref.mean[k]) for k in ref.sites])
+        ref_sd = np.concatenate([np.ravel(ref.sd[k]) for k in ref.sites])
+        row["max_abs_mean_err_over_sd"] = float(np.max(np.abs(mean - ref_mean) / ref_sd))
+        row["sd_ratio_min"], row["sd_ratio_max"] = map(
+            float, ((sd / ref_sd).min(), (sd / ref_sd).max())
+        )
+    return row
+
+
+def speed(args, cfg):
+    """Steps/s of ours (Trace_ELBO and PathELBO) and FlowJAX (loop and scan), per d."""
+    rows = []
+
+    def add(d, impl, flow, s, chunks=None):
+        rows.append({"d": d, "impl": impl, "flow": flow, "s_per_step": s, "chunk_seconds": chunks})
+        print(f"  d={d} {flow} {impl}: {1e3 * s:.3f} ms/step", flush=True)
+
+    for d in args.dims:
+        for flow in args.speed_flows:
+            for est in ("trace", "path"):
+                add(d, f"ours/{est}", flow, *time_ours(flow, d, cfg, args.chunk, args.repeats, est))
+            for est, s in time_maths(flow, d, cfg, args.repeats).items():
+                add(d, f"maths/{est}", flow, s)
+            kind = {"affine_coupling": "fjx_affine_coupling", "spline": FJX[1]}.get(flow)
+            for scan in ((True,) if args.quick else (False, True)) if FLOWJAX and kind else ():
+                t = time_flowjax(kind, d, cfg, args.chunk, args.repeats, scanned=scan)
+                add(d, "flowjax/" + ("scan" if scan else "loop"), flow, *t)
+    return rows
+
+
+def fmt(x, nd=3):
+    if x is None or not np.isfinite(x):
+        return str(x)
+    return f"{x:.{nd}f}" if abs(x) < 1e4 else f"{x:.2e}"
+
+
+def accuracy_tables(rows, args):
+    out = []
+    for target in args.targets:
+        sub = [r for r in rows if r["target"] == target]
+        has_kl = any("kl" in r for r in sub)
+        has_mom = any("max_abs_mean_err_over_sd" in r for r in sub)
+        out.append(f"\n### {target} ({args.steps} steps, {args.particles} draws/step)\n")
+        cols = ["guide", "KL ± se" if has_kl else "ELBO ± se (higher is better)"]
+        cols += ["max\\|Δmean\\|/sd", "sd ratio"] if has_mom else []
+        cols += ["k̂", "fit s", "wall s"]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in sub:
+            if "error" in r:
+                out.append(f"| {r['guide']} | failed: {r['error']} |" + " |" * (len(cols) - 2))
+                continue
+            val = r.get("kl_own_log_q", r.get("kl", r["elbo"]))
+            se = r.get("kl_own_log_q_se", r["elbo_se"])
+            cells = [f"{r['guide']} ({r['loss']})", f"{fmt(val, 4)} ± {fmt(se, 4)}"]
+            if has_mom:
+                lo, hi = r.get("sd_ratio_min"), r.get("sd_ratio_max")
+                cells += [fmt(r.get("max_abs_mean_err_over_sd")), f"{fmt(lo, 2)}–{fmt(hi, 2)}"]
+            cells += [f"{r['pareto_k']:.2f}", f"{r['fit_seconds']:.1f}", f"{r['wall_seconds']:.1f}"]
+            out.append("| " + " | ".join(cells) + " |")
+    if not FLOWJAX:
+        out.append("\n(FlowJAX rows skipped: flowjax is not installed.)")
+    return out
+
+
+def speed_tables(rows, args):
+    sps = {(r["d"], r["impl"], r["flow"]): r["s_per_step"] for r in rows}
+
+    def get(d, impl, flow):
+        return sps.get((d, impl, flow))
+
+    out = [
+        f"\n### Speed: standard normal in d dims, {args.particles} draws/step, median of "
+        f"{args.repeats} chunks of {args.chunk} steps after compilation\n",
+        "| d | flow | ours steps/s (Trace_ELBO) | FlowJAX loop steps/s | FlowJAX scan steps/s "
+        "| ours ÷ FlowJAX loop (steps/s) | ours ÷ FlowJAX scan | PathELBO / Trace_ELBO step time "
+        "| path / standard gradient (flow maths only) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in args.dims:
+        for flow in args.speed_flows:
+            ours, path = get(d, "ours/trace", flow), get(d, "ours/path", flow)
+            fl, fs = get(d, "flowjax/loop", flow), get(d, "flowjax/scan", flow)
+            cells = [str(d), flow, f"{1 / ours:.0f}"]
+            cells += [f"{1 / fl:.0f}" if fl else "—", f"{1 / fs:.0f}" if fs else "—"]
+            cells += [f"{fl / ours:.2f}" if fl else "—", f"{fs / ours:.2f}" if fs else "—"]
+            ratio = get(d, "maths/path", flow) / get(d, "maths/standard", flow)
+            out.append("| " + " | ".join(cells + [f"{path / ours:.2f}", f"{ratio:.2f}"]) + " |")
+    if not FLOWJAX:
+        out.append("\n(FlowJAX columns skipped: flowjax is not installed.)")
+    return out
+
+
+def main(args):
+    if args.quick:
+        args.steps, args.draws = min(args.steps, 300), min(args.draws, 2000)
+        args.targets = args.targets or QUICK["targets"]
+        args.guides = args.guides or QUICK["guides"]
+        args.dims, args.speed_flows, args.chunk = [10], ["affine_coupling"], min(args.chunk, 200)
+        args.repeats = min(args.repeats, 3)
+    args.targets, args.guides = args.targets or list(TARGETS), args.guides or list(GUIDES)
+    if not FLOWJAX:
+        args.guides = [g for g in args.guides if g not in FJX]
+    keys = ("steps", "layers", "planar_layers", "bins", "lr", "particles", "seed")
+    cfg = {k: getattr(args, k) for k in keys} | {"hidden": tuple(args.hidden)}
+    load_before, t_start = os.getloadavg(), time.perf_counter()
+    rows = []
+    for target in args.targets:
+        for guide in args.guides:
+            rows.append(fit_one(target, guide, cfg, args.draws))
+            r = rows[-1]
+            msg = r.get("error") or f"ELBO {fmt(r['elbo'])} k̂ {r['pareto_k']:.2f}"
+            print(
+                f"  {target:<13} {guide:<20} {msg} ({r.get('wall_seconds', 0):.0f} s)", flush=True
+            )
+    speed_rows = [] if args.no_speed else speed(args, cfg)
+    total = time.perf_counter() - t_start
+    lines = accuracy_tables(rows, args)
+    lines += speed_tables(speed_rows, args) if speed_rows else []
+    lines.append(
+        f"\n({jax.devices()[0]}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
+        f"flowjax {FLOWJAX or 'not installed'}; load average {load_before[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after; total {total:.0f} s)"
+    )
+    result = {
+        "benchmark": "flows",
+        "config": cfg,
+        "draws": args.draws,
+        "targets": args.targets,
+        "guides": args.guides,
+        "quick": args.quick,
+        "flowjax": FLOWJAX,
+        "rows": rows,
+        "speed": {"dims": args.dims, "chunk": args.chunk, "repeats": args.repeats},
+        "speed_rows": speed_rows,
+        "total_seconds": total,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "platform": platform.platform(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    name = "bench_flows_quick" if args.quick else "bench_flows"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+    print("\n".join(lines))
+    if not args.quick:
+        (RESULTS / f"{name}.md").write_text("\n".join(lines).lstrip() + "\n")
+    print(f"wrote {RESULTS / name}.json" + ("" if args.quick else " and .md"))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--targets", nargs="+", default=None, choices=TARGETS)
+    p.add_argument("--guides", nargs="+", default=None, choices=GUIDES)
+    p.add_argument("--layers", type=int, default=4, help="coupling / IAF / FlowJAX layers")
+    p.add_argument("--planar-layers", type=int, default=8, help="planar / radial layers")
+    p.add_argument("--hidden", type=int, nargs="+", default=[32, 32])
+    p.add_argument("--bins", type=int, default=8)
+    p.add_argument("--lr", type=float, default=None, help="Adam step for all (default: see doc)")
+    p.add_argument("--particles", type=int, default=8, help="draws per step")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=20_000, help="draws for ELBO, k̂, moments")
+    p.add_argument("--dims", type=int, nargs="+", default=[10, 50], help="speed dims")
+    p.add_argument("--speed-flows", nargs="+", default=list(OURS), choices=OURS)
+    p.add_argument("--chunk", type=int, default=500, help="steps per timed chunk")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fast smoke run")
+    main(p.parse_args())
