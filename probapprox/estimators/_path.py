@@ -133,7 +133,7 @@ class PathELBO(ELBO):
 
     def schedules(self, step: Any) -> tuple[jax.Array, jax.Array]:
         """``(λ_t, β_t)``: path-gradient weight (0 or 1) and likelihood temperature at ``step``."""
-        t = jnp.asarray(step, dtype=jnp.float32)
+        t = jnp.asarray(step, dtype=float)  # the default float width (float64 under x64)
         lam = jnp.ones(()) if self.path_warmup is None else (t >= self.path_warmup) * 1.0
         beta = (
             jnp.ones(())

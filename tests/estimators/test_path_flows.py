@@ -110,16 +110,17 @@ def test_schedules_and_missing_step_error():
     g, params = _guide_and_params("planar")
     with pytest.raises(ValueError, match="probapprox_step"):
         loss.loss(jax.random.PRNGKey(0), params, gauss, g)
-    # with the step: at t = 0 the loss is −(β0 log p − log q), the standard gradient
-    val = loss.loss(jax.random.PRNGKey(0), params, gauss, g, probapprox_step=0)
-    full = PathELBO().loss(jax.random.PRNGKey(0), params, gauss, g)
-    assert float(val) != pytest.approx(float(full))
-    got = jax.grad(lambda p: loss.loss(jax.random.PRNGKey(5), p, gauss, g, probapprox_step=0))
-    ref = jax.grad(
-        lambda p: Trace_ELBO().loss(jax.random.PRNGKey(5), p, lambda: _tempered(0.01), g)
+    # at t = 0 (λ = 0, β = 0.01) value and gradient are Trace_ELBO's on the tempered model
+    key = jax.random.PRNGKey(5)
+    got_val, got = jax.value_and_grad(lambda p: loss.loss(key, p, gauss, g, probapprox_step=0))(
+        params
     )
-    assert jnp.all(jnp.isfinite(got(params)["auto_affine_loc"]))
-    assert ref(params)["auto_affine_loc"].shape == (3,)
+    ref_val, ref = jax.value_and_grad(
+        lambda p: Trace_ELBO().loss(key, p, lambda: _tempered(0.01), g)
+    )(params)
+    np.testing.assert_allclose(got_val, ref_val, rtol=1e-10)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], atol=1e-10, err_msg=k)
 
 
 def _tempered(beta):
@@ -131,14 +132,10 @@ def test_annealed_fit_in_pa_fit_and_svi_with_step_keyword():
     g = AutoNormalizingFlow(gauss, flow="radial", num_layers=2)
     loss = PathELBO(4, anneal_steps=200, path_warmup=100)
     r = pa.fit(gauss, g, num_steps=400, seed=0, progress=False, loss=loss)
+    # reaching the end proves pa.fit passed the step (without it the loss raises)
     assert np.all(np.isfinite(r.losses))
-    # early losses are tempered (β ≈ 0.01 makes −ELBO much smaller than at β = 1)
-    assert np.mean(r.losses[:5]) < np.mean(r.losses[-5:]) + 50
-    svi = SVI(gauss, AutoNormalizingFlow(gauss, flow="radial", num_layers=2), pa_adam(), loss)
+    adam = numpyro.optim.Adam(1e-3)
+    svi = SVI(gauss, AutoNormalizingFlow(gauss, flow="radial", num_layers=2), adam, loss)
     state = svi.init(jax.random.PRNGKey(0))
     state, val = svi.update(state, probapprox_step=jnp.array(3))
     assert np.isfinite(float(val))
-
-
-def pa_adam():
-    return numpyro.optim.Adam(1e-3)
