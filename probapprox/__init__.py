@@ -8,7 +8,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from probapprox import diagnostics, guides, infer
+from probapprox import diagnostics, estimators, guides, infer, optim
 from probapprox.diagnostics import ApproximationWarning, Diagnostics
 from probapprox.infer import CheckpointMismatch, FitResult, NonFiniteError, fit, load
 
@@ -25,8 +25,10 @@ __all__ = [
     "NonFiniteError",
     "__version__",
     "diagnostics",
+    "estimators",
     "fit",
     "guides",
     "infer",
     "load",
+    "optim",
 ]

@@ -24,7 +24,7 @@ def _u1_kl(g, r, num=20_000):
     return float(jnp.mean(log_q + jax.vmap(lambda t: energy("u1", t))(z)) + U1_LOG_Z)
 
 
-def _fit_u1(flow, num_layers, num_steps, **kw):
+def _fit_u1(flow, num_layers, num_steps, loss=None, **kw):
     bm = get_model("rezende_u1")
     g = AutoNormalizingFlow(
         bm.model,
@@ -33,7 +33,7 @@ def _fit_u1(flow, num_layers, num_steps, **kw):
         init_loc_fn=init_to_value(values={"z": jnp.zeros(2)}),
         **kw,
     )
-    return g, pa.fit(bm.model, g, *bm.args, num_steps=num_steps, seed=0, progress=False)
+    return g, pa.fit(bm.model, g, *bm.args, num_steps=num_steps, seed=0, progress=False, loss=loss)
 
 
 SLOW = pytest.mark.slow
@@ -69,8 +69,13 @@ def test_u1_acceptance_planar_2_8_32_and_spline_8():
     kls = [_u1_kl(*_fit_u1("planar", k, 3000)) for k in (2, 8, 32)]
     assert kls[0] > kls[1] > kls[2]
     assert kls[2] < 0.05
-    g, r = _fit_u1("spline", 8, 4000, init_scale=2.0, num_particles=16)
-    assert _u1_kl(g, r) < 0.06  # measured 0.051 (documented gap to the 0.05)
+    # Spline: two lobes need the paper's likelihood annealing (unannealed fits put all the
+    # mass on one lobe in about half the seeds, KL ≈ log 2). Measured over 12 runs with
+    # this set-up: 10 below 0.05 (median 0.017), worst 0.10.
+    steps = 8000
+    loss = PathELBO(16, path_warmup=steps, anneal_steps=steps // 2)
+    g, r = _fit_u1("spline", 8, steps, init_scale=3.0, loss=loss)
+    assert _u1_kl(g, r) < 0.05
 
 
 @pytest.mark.parametrize(
