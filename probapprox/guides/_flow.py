@@ -67,8 +67,8 @@ class AutoNormalizingFlow(AutoContinuous):
     Multimodal targets: flows are mode-seeking, so anneal the likelihood (Rezende & Mohamed
     2015) and start wide, e.g. ``init_scale=3.0`` with
     ``loss=PathELBO(16, path_warmup=n, anneal_steps=n // 2)`` for ``n`` steps. Measured on
-    the two-lobed U1 energy with an 8-layer spline and 8000 steps: KL(q‖p) < 0.05 in 10 of 12
-    runs (median 0.017); without annealing about half the seeds keep one lobe (KL ≈ log 2).
+    the two-lobed U1 energy with an 8-layer spline, 8000 steps and 8 seeds: median KL(q‖p)
+    0.020 (6 of 8 below 0.05), against 0.67 without annealing (mostly one lobe, KL ≈ log 2).
 
     """
 
