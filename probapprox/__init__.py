@@ -8,7 +8,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from probapprox import diagnostics, estimators, guides, infer, optim
+from probapprox import diagnostics, estimators, guides, infer, laplace, logits, optim
 from probapprox.diagnostics import ApproximationWarning, Diagnostics
 from probapprox.infer import CheckpointMismatch, FitResult, NonFiniteError, fit, load
 
@@ -29,6 +29,8 @@ __all__ = [
     "fit",
     "guides",
     "infer",
+    "laplace",
     "load",
+    "logits",
     "optim",
 ]
