@@ -37,6 +37,7 @@ def test_multimodal_mixture(tmp_path):
     assert (tmp_path / "four_modes_unequal.png").exists()
 
 
+@pytest.mark.slow  # about 90 s of compilation and fitting; runs in ``make test-all``
 def test_normalizing_flows(tmp_path):
     summary = _load("normalizing_flows").main(argparse.Namespace(steps=600, out=str(tmp_path)))
     assert summary["planar K=32"][0] < summary["AutoMultivariateNormal"][0]

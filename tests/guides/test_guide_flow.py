@@ -83,13 +83,13 @@ def test_u1_acceptance_planar_2_8_32_and_spline_8():
     [("funnel", "spline"), pytest.param("banana", "planar", marks=SLOW)],
 )
 def test_no_nan_and_khat_reported(name, flow):
+    """One seed here; ten seeds of every flow in test_no_nan_over_ten_seeds (slow)."""
     bm = get_model(name)
-    for seed in range(2):
-        g = AutoNormalizingFlow(bm.model, flow=flow, num_layers=4, hidden_dims=(16,))
-        r = pa.fit(bm.model, g, *bm.args, num_steps=300, seed=seed, progress=False, **bm.kwargs)
-        assert np.all(np.isfinite(r.losses))
-        d = r.diagnostics(2000, seed=0, warn=False)
-        assert np.isfinite(d.pareto_k)
+    g = AutoNormalizingFlow(bm.model, flow=flow, num_layers=4, hidden_dims=(16,))
+    r = pa.fit(bm.model, g, *bm.args, num_steps=300, seed=0, progress=False, **bm.kwargs)
+    assert np.all(np.isfinite(r.losses))
+    d = r.diagnostics(2000, seed=0, warn=False)
+    assert np.isfinite(d.pareto_k)
 
 
 @pytest.mark.slow
