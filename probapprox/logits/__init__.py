@@ -7,7 +7,7 @@
 
 Pure JAX except :mod:`probapprox.logits._likelihoods` (NumPyro distributions for training
 with the normCDF/sigmoid links). Nothing here sets ``jax.config``. The float64 accuracy
-claims in the docstrings need ``jax.config.update("jax_enable_x64", True)`` in the caller.
+claims in the docstrings need 64-bit floats (``jax_enable_x64``) enabled by the caller.
 """
 
 from probapprox.logits._gaussian_expectations import LAMBDA0 as LAMBDA0
