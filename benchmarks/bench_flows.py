@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -69,6 +68,7 @@ from _flow_peers import (  # noqa: E402
     time_maths,
     time_ours,
 )
+from _meta import run_meta  # noqa: E402
 
 from models import get_model  # noqa: E402
 from models.rezende import U1_LOG_Z, energy  # noqa: E402
@@ -258,14 +258,7 @@ def main(args):
         "rows": rows,
         "speed": {"dims": args.dims, "chunk": args.chunk, "repeats": args.repeats},
         "speed_rows": speed_rows,
-        "total_seconds": total,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
-        "platform": platform.platform(),
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
-    }
+    } | run_meta(load_before, total)
     RESULTS.mkdir(exist_ok=True)
     name = "bench_flows_quick" if args.quick else "bench_flows"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))

@@ -33,7 +33,6 @@ import io
 import json
 import math
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -54,6 +53,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 import numpyro  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
+from _meta import run_meta  # noqa: E402
 from numpyro.infer import Trace_ELBO  # noqa: E402
 from numpyro.infer.autoguide import AutoMultivariateNormal  # noqa: E402
 
@@ -187,14 +187,7 @@ def main(args):
         "rows": rows,
         "loglog_slope_in_d": slopes,
         "loglog_slope_in_N": n_slopes,
-        "total_seconds": total,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
-        "platform": platform.platform(),
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
-    }
+    } | run_meta(load_before, total)
     out = Path(__file__).parent / "results" / "mixture_speed.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
