@@ -6,6 +6,8 @@ from probapprox.guides._iso_mixture import AutoIsoGaussianMixture as AutoIsoGaus
 from probapprox.guides._iso_mixture import (
     IsoGaussianMixtureDistribution as IsoGaussianMixtureDistribution,
 )
+from probapprox.guides._laplace import AutoLaplace as AutoLaplace
+from probapprox.guides._laplace_dist import LowRankPrecisionNormal as LowRankPrecisionNormal
 from probapprox.guides._registry import GUIDES as GUIDES
 from probapprox.guides._registry import guide_class as guide_class
 from probapprox.guides._registry import guide_config as guide_config
@@ -15,9 +17,11 @@ from probapprox.guides._registry import register_guide as register_guide
 __all__ = [
     "GUIDES",
     "AutoIsoGaussianMixture",
+    "AutoLaplace",
     "AutoNormalizingFlow",
     "FlowDistribution",
     "IsoGaussianMixtureDistribution",
+    "LowRankPrecisionNormal",
     "guide_class",
     "guide_config",
     "make_guide",

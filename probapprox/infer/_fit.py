@@ -94,6 +94,8 @@ def fit(
     cosine-decayed step size. An optimiser with a ``paired_loss()`` (e.g.
     :class:`~probapprox.optim.FBGVI`) brings its own loss. Steps run inside jitted
     ``lax.scan`` chunks; the progress bar, callback and checkpoints act between chunks.
+    A guide with a ``post_fit(params, *args, **kwargs) -> params`` method (e.g.
+    :class:`~probapprox.guides.AutoLaplace`) gets to finish its parameters after the loop.
 
     Args:
         model: a NumPyro model.
@@ -194,12 +196,16 @@ def fit(
         raise
     finally:
         bar.close()
+    params = svi.get_params(carry.svi_state)
+    post_fit = getattr(guide, "post_fit", None)
+    if callable(post_fit):  # e.g. AutoLaplace adds its curvature factors at the MAP
+        params = post_fit(params, *args, **kwargs)
     seconds = time.perf_counter() - t0
 
     return FitResult(
         model=model,
         guide=guide,
-        params=svi.get_params(carry.svi_state),
+        params=params,
         losses=np.concatenate(losses) if losses else np.zeros(0),
         args=args,
         kwargs=kwargs,

@@ -128,6 +128,8 @@ def _check_params(tr: dict, params: dict, header: dict, path: Any) -> None:
 
     expected = {n: shapes(s["value"]) for n, s in tr.items() if s["type"] == "param"}
     got = {n: shapes(v) for n, v in params.items()}
+    # an empty placeholder is a parameter the guide fills after the fit (AutoLaplace factors)
+    expected.update({n: got[n] for n, s in expected.items() if s == (0,) and n in got})
     if expected != got:
         raise ValueError(
             f"The guide rebuilt from {path} ({header['guide']['class']}) has parameters "
