@@ -21,14 +21,15 @@ __all__ = ["DEMO_PLAN", "QUICK_PLAN", "Row", "run_demo", "format_table"]
 MF, FR, LR = "AutoNormal", "AutoMultivariateNormal", "AutoLowRankMultivariateNormal"
 MIX = "AutoIsoGaussianMixture"
 NF = "AutoNormalizingFlow"
+LAP = "AutoLaplace"
 
 # model -> guides, for the full run
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "normal_normal": (MF, FR),
     "beta_bernoulli": (MF, FR),
-    "linear_regression": (MF, FR),
+    "linear_regression": (MF, FR, LAP),
     "eight_schools": (MF, FR, NF),
-    "logistic_regression": (MF, LR, FR),
+    "logistic_regression": (MF, LR, FR, LAP),
     "funnel": (MF, FR, MIX, NF),
     "banana": (MF, FR, MIX, NF),
     "four_modes": (MF, FR, MIX),

@@ -72,6 +72,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 2
     print()
     print(format_table(rows))
+    if not args.models:  # the Laplace section runs with the full plan only
+        from probapprox._demo_laplace import format_laplace_table, run_laplace_demo
+
+        print("\nLaplace on the digits MLP (last-layer KFAC, marglik prior precision):", flush=True)
+        print(format_laplace_table(run_laplace_demo(args.out, quick=args.quick)))
     return 0
 
 
@@ -113,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="fit the bundled models; table, ArviZ files and plots")
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     d.add_argument("--quick", action="store_true", help="fewer models and steps (< 2 minutes)")
-    d.add_argument("--models", nargs="+", help="only these bundled models")
+    d.add_argument("--models", nargs="+", help="only these bundled models (no Laplace section)")
     d.set_defaults(func=_cmd_demo)
     f = sub.add_parser("fit", help="fit one model: probapprox fit MODULE:FUNCTION --guide NAME")
     f.add_argument("model", help="MODULE:FUNCTION, e.g. models:eight_schools or mymodels:model")

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -33,6 +34,10 @@ def test_demo_quick_writes_readable_files(tmp_path):
         assert "posterior" in tree.children and "sample_stats" in tree.children
     assert len(list(tmp_path.glob("*.png"))) >= 6
     assert (tmp_path / "summary.json").exists() and (tmp_path / "summary.md").exists()
+    assert "| split | method | predictive |" in proc.stdout  # the Laplace section's table
+    laplace = json.loads((tmp_path / "laplace_digits.json").read_text())
+    assert (tmp_path / "laplace_digits.md").exists()
+    assert {r["method"] for r in laplace["rows"]} == {"MAP", "MAP + temperature", "last-layer KFAC"}
 
 
 def test_fit_command(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import argparse
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,31 @@ def test_normalizing_flows(tmp_path):
     assert (tmp_path / "rezende_u1_flows.png").exists()
 
 
+def test_laplace_digits(tmp_path):
+    args = argparse.Namespace(
+        steps=200, hidden=16, all_layer="kron", seed=0, out=str(tmp_path), quiet=True
+    )
+    rows = _load("laplace_digits").main(args)
+    data = json.loads((tmp_path / "laplace_digits.json").read_text())
+    assert (tmp_path / "laplace_digits.md").read_text().startswith("| split | method |")
+    assert len(data["rows"]) == len(rows) == 2 * (2 + 2 * 3)  # 2 splits x (MAP, T, 2 Laplace x 3)
+    for r in data["rows"]:  # the probabilities passed pa.logits' finite/simplex checks
+        assert all(np.isfinite(r[k]) for k in ("accuracy", "nll", "ece", "brier", "seconds"))
+        assert 0.1 - 1e-12 <= r["mean_max_prob"] <= 1.0  # >= 1/C for any probability vector
+        assert 0.0 <= r["ece"] <= 1.0 and 0.0 <= r["brier"] <= 2.0 and r["nll"] >= 0.0
+    by = {(r["split"], r["method"], r["predictive"]): r for r in data["rows"]}
+    assert by["test", "MAP", "softmax"]["accuracy"] > 0.5
+    assert by["test", "last-layer KFAC", "mean_field"]["accuracy"] > 0.5
+
+
 def test_every_example_is_tested():
-    tested = {"quickstart", "checkpoint_resume", "multimodal_mixture", "normalizing_flows"}
+    tested = {
+        "quickstart",
+        "checkpoint_resume",
+        "multimodal_mixture",
+        "normalizing_flows",
+        "laplace_digits",
+    }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested, "add the new example to this file"
 
 
