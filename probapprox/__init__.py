@@ -8,7 +8,18 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from probapprox import diagnostics, estimators, guides, infer, laplace, logits, optim
+from probapprox import (
+    diagnostics,
+    estimators,
+    gp,
+    guides,
+    infer,
+    laplace,
+    linalg,
+    logits,
+    optim,
+    ordering,
+)
 from probapprox.diagnostics import ApproximationWarning, Diagnostics
 from probapprox.infer import CheckpointMismatch, FitResult, NonFiniteError, fit, load
 
@@ -27,10 +38,13 @@ __all__ = [
     "diagnostics",
     "estimators",
     "fit",
+    "gp",
     "guides",
     "infer",
     "laplace",
+    "linalg",
     "load",
     "logits",
     "optim",
+    "ordering",
 ]
