@@ -134,8 +134,8 @@ def test_column_terms_exact_with_ancestor_closure():
     check_exact(30, 1.5, also_kl_and_marginals=False)
 
 
-def test_reduced_ancestors_is_an_approximation(record_property):
-    """rho-ball A_j: not exact; record the error size (asserted only to be finite)."""
+def test_reduced_ancestors_is_an_approximation():
+    """rho-ball A_j: not exact, but close (measured: 2.8% KL, 26% worst variance here)."""
     _, idx, u_vals, s_sets, a_sets = make_problem(60, 1.5, seed=3)
     anc = pad_rows(a_sets)
     full = closure(s_sets)
@@ -147,9 +147,7 @@ def test_reduced_ancestors_is_an_approximation(record_property):
     kl_err = abs(float(out.kl.sum()) - ref) / abs(ref)
     var_ref = np.diag(np.linalg.inv(V @ V.T))
     var_err = float(np.max(np.abs(out.var - var_ref) / var_ref))
-    record_property("rel_kl_error", kl_err)
-    record_property("max_rel_var_error", var_err)
-    assert np.isfinite(kl_err) and np.isfinite(var_err)
+    assert 0.0 < kl_err < 0.1 and 0.0 < var_err < 1.0
 
 
 def _grad_setup():
