@@ -7,46 +7,12 @@ import pytest
 from jax.test_util import check_grads
 
 import probapprox.linalg as pl
-
-
-def matern32(X1, X2, ell, var=1.0):
-    """Matérn-3/2 with a zero-safe distance (finite gradients at r = 0)."""
-    d2 = jnp.sum((X1[:, None, :] - X2[None, :, :]) ** 2, axis=-1) / ell**2
-    pos = d2 > 0
-    r = jnp.sqrt(3.0) * jnp.where(pos, jnp.sqrt(jnp.where(pos, d2, 1.0)), 0.0)
-    return var * (1.0 + r) * jnp.exp(-r)
-
-
-def maximin(X):
-    """Brute-force maximin order (start at point 0) and distances ell_j (ell_0 := ell_1)."""
-    n = X.shape[0]
-    dist = np.linalg.norm(X[:, None] - X[None], axis=-1)
-    order, mind = [0], dist[0].copy()
-    ell = [np.inf]
-    for _ in range(n - 1):
-        mind[order] = -1.0
-        nxt = int(np.argmax(mind))
-        order.append(nxt)
-        ell.append(mind[nxt])
-        mind = np.minimum(mind, dist[nxt])
-    ell[0] = ell[1]
-    return np.array(order), np.array(ell)
-
-
-def pad_rows(sets):
-    width = max(len(s) for s in sets)
-    idx = np.full((len(sets), width), -1, dtype=np.int32)
-    for j, s in enumerate(sets):
-        row = sorted(s)
-        idx[j, width - len(row) :] = row
-    return idx
+from tests.linalg.sic_reference import matern32, maximin, pad_rows, rho_sets
 
 
 def rho_pattern(Xo, ell, rho):
     """S_j = {i <= j: |x_i - x_j| <= rho ell_j} on points already in maximin order."""
-    dist = np.linalg.norm(Xo[:, None] - Xo[None], axis=-1)
-    n = len(Xo)
-    return pad_rows([{i for i in range(j + 1) if dist[i, j] <= rho * ell[j]} for j in range(n)])
+    return pad_rows(rho_sets(Xo, ell, rho)[0])
 
 
 def dense_pattern(n):
