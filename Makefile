@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # tests are mostly XLA-compile bound and single-threaded: one worker per core halves the wall time
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all lint bench bench-torch-env clean
 
 demo:
 	@scripts/ensure_venv.sh
@@ -30,3 +30,7 @@ bench:
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# separate Python 3.11 venv with CPU torch + laplace-torch 0.3, for benchmarks/bench_laplace_digits.py only
+bench-torch-env:
+	benchmarks/setup_torch_env.sh
