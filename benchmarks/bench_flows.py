@@ -37,7 +37,6 @@ Run: ``python benchmarks/bench_flows.py [--quick]`` (FlowJAX rows need ``flowjax
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -68,13 +67,12 @@ from _flow_peers import (  # noqa: E402
     time_maths,
     time_ours,
 )
-from _meta import run_meta  # noqa: E402
+from _meta import run_meta, write_results  # noqa: E402
 
 from models import get_model  # noqa: E402
 from models.rezende import U1_LOG_Z, energy  # noqa: E402
 from probapprox.diagnostics import diagnose  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 TARGETS = ("rezende_u1", "rezende_u2", "rezende_u3", "rezende_u4", "four_modes", "funnel")
 TARGETS += ("banana", "eight_schools")
 GUIDES = OURS + NUMPYRO + FJX
@@ -259,13 +257,7 @@ def main(args):
         "speed": {"dims": args.dims, "chunk": args.chunk, "repeats": args.repeats},
         "speed_rows": speed_rows,
     } | run_meta(load_before, total)
-    RESULTS.mkdir(exist_ok=True)
-    name = "bench_flows_quick" if args.quick else "bench_flows"
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
-    if not args.quick:
-        (RESULTS / f"{name}.md").write_text("\n".join(lines).lstrip() + "\n")
-    print(f"wrote {RESULTS / name}.json" + ("" if args.quick else " and .md"))
+    write_results("bench_flows", result, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

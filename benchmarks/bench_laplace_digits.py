@@ -63,14 +63,13 @@ import optax.tree_utils as otu  # noqa: E402
 from scipy.optimize import minimize_scalar  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _meta import run_meta  # noqa: E402
+from _meta import run_meta, write_results  # noqa: E402
 
 import probapprox.laplace as pl  # noqa: E402
 from models.digits import shift_digits, split_digits  # noqa: E402
 from probapprox import logits as plg  # noqa: E402
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 TORCH_PY = HERE.parent / ".venv-torch" / "bin" / "python"
 SIZES = (64, 128, 128, 10)
 NET = pl.MLP(jnp.tanh)
@@ -706,13 +705,7 @@ def main(args):
     }
     result.update(run_meta(load0, time.perf_counter() - t_start))
     lines = markdown(result)
-    RESULTS.mkdir(exist_ok=True)
-    name = "laplace_digits_quick" if args.quick else "laplace_digits"
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
-    if not args.quick:
-        (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / name}.json" + ("" if args.quick else " and .md"))
+    write_results("laplace_digits", result, lines, quick=args.quick)
 
 
 if __name__ == "__main__":

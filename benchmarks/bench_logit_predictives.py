@@ -26,10 +26,8 @@ Run: ``python benchmarks/bench_logit_predictives.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import jax
 
@@ -37,12 +35,12 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _meta import write_results  # noqa: E402
 from scipy.special import expit, ndtr  # noqa: E402
 
 from probapprox import logits as pl  # noqa: E402
 from probapprox.logits._softmax import BRIDGE_CORRECTIONS  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 REGIMES = {"s=0.1": (0.1, False), "s=1": (1.0, False), "s=10": (10.0, False)}
 REGIMES["confident, s=1"] = (1.0, True)
 
@@ -198,13 +196,7 @@ def main(args):
         "platform": platform.platform(),
         "jax": jax.__version__,
     }
-    RESULTS.mkdir(exist_ok=True)
-    name = "bench_logit_predictives_quick" if args.quick else "bench_logit_predictives"
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
-    if not args.quick:
-        (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / name}.json" + ("" if args.quick else " and .md"))
+    write_results("bench_logit_predictives", result, lines, quick=args.quick)
 
 
 if __name__ == "__main__":
