@@ -45,8 +45,9 @@ def _floor(scale: Array, min_eigenvalue: float | None) -> Array:
 
 
 @jax.jit
-def _full(c: Array, floor: Array) -> tuple[Array, Array]:
+def _full(c: Array, min_eigenvalue: Array | None) -> tuple[Array, Array]:
     evals, evecs = jnp.linalg.eigh(c)
+    floor = _floor(jnp.max(jnp.abs(evals)), min_eigenvalue)
     clipped = jnp.maximum(evals, floor)
     cov = (evecs / clipped) @ evecs.T
     return jnp.linalg.cholesky(0.5 * (cov + cov.T)), jnp.sum(evals < floor)
@@ -56,9 +57,7 @@ def full_posterior(
     matvec: Callable[[Array], Array], dim: int, dtype: Any, min_eigenvalue: float | None
 ) -> tuple[dict[str, Array], int]:
     r"""``({"scale_tril": L}, num_clipped)`` with :math:`LL^\top = C_{\mathrm{clipped}}^{-1}`."""
-    c = dense(matvec, dim, dtype)
-    floor = _floor(jnp.max(jnp.abs(jnp.linalg.eigvalsh(c))), min_eigenvalue)
-    chol, n = _full(c, floor)
+    chol, n = _full(dense(matvec, dim, dtype), min_eigenvalue)
     return {"scale_tril": chol}, int(n)
 
 
