@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from probapprox.families.sic_local import column_core
 from probapprox.linalg import rmatvec, solve, solve_local
 from probapprox.linalg._pattern import check_cols, check_pattern, check_subset
 
@@ -139,23 +140,8 @@ def _terms(
 ) -> tuple[jax.Array, jax.Array]:
     """(σ_j², k_j) for one column from V's values, ``anc_j (a,)`` and ``u_j (m,)``."""
     j = anc_j[-1]
-    s_j = idx[j]
-    valid = s_j >= 0
-    a = anc_j.shape[0]
-    pos = jnp.clip(jnp.searchsorted(anc_j, s_j, method="compare_all"), 0, a - 1)
-    u_loc = jnp.zeros(a, dtype=v_vals.dtype).at[pos].add(jnp.where(valid, u_j, 0.0))
-    rhs = jnp.stack([jnp.zeros(a, dtype=v_vals.dtype).at[-1].set(1.0), u_loc], axis=1)
-    x = solve_local(v_vals, idx, anc_j, rhs)  # V_AA x = [e_j, U_{:,j}]
-    var_j = jnp.sum(x[:, 0] ** 2)
-    proj = jnp.sum(jnp.where(valid, u_j * dev[jnp.where(valid, s_j, 0)], 0.0))
-    kl_j = (
-        jnp.log(v_vals[j, -1])
-        - jnp.log(u_j[-1])
-        + 0.5 * proj**2
-        + 0.5 * jnp.sum(x[:, 1] ** 2)
-        - 0.5
-    )
-    return var_j, kl_j
+    safe = jnp.maximum(anc_j, 0)
+    return column_core(v_vals[safe], idx[safe], anc_j, idx[j], u_j, dev[safe], v_vals[j, -1])
 
 
 def column_terms(

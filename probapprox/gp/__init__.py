@@ -23,6 +23,7 @@ from probapprox.gp._kernels import Kernel as Kernel
 from probapprox.gp._kernels import Matern12 as Matern12
 from probapprox.gp._kernels import Matern32 as Matern32
 from probapprox.gp._kernels import Matern52 as Matern52
+from probapprox.gp._latent_gp import LatentGP as LatentGP
 from probapprox.gp._likelihoods import Bernoulli as Bernoulli
 from probapprox.gp._likelihoods import Gaussian as Gaussian
 from probapprox.gp._likelihoods import Likelihood as Likelihood
@@ -38,6 +39,7 @@ __all__ = [
     "Bernoulli",
     "Gaussian",
     "Kernel",
+    "LatentGP",
     "Likelihood",
     "Matern12",
     "Matern32",

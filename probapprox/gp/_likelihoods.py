@@ -120,7 +120,10 @@ class Poisson(Likelihood):
 
     def _check_support(self, y: np.ndarray) -> None:
         if (y < 0).any():
-            raise ValueError(f"Poisson.validate_y(y=...) expects counts >= 0; got min {y.min()!r}.")
+            raise ValueError(
+                f"Poisson.validate_y(y=...) expects non-negative counts; got {int((y < 0).sum())} "
+                f"negative value(s), the smallest {float(y.min())}."
+            )
         frac = y != np.round(y)
         if frac.any():
             found = np.unique(y[frac])[:5].tolist()

@@ -18,6 +18,7 @@ from probapprox.linalg._kl_columns import finite_columns as finite_columns
 from probapprox.linalg._kl_columns import kl_optimal_columns as kl_optimal_columns
 from probapprox.linalg._kl_columns import vecchia_kl_to_exact as vecchia_kl_to_exact
 from probapprox.linalg._local import local_block as local_block
+from probapprox.linalg._local import local_block_rows as local_block_rows
 from probapprox.linalg._local import solve_local as solve_local
 from probapprox.linalg._padded import diag as diag
 from probapprox.linalg._padded import logdet_precision as logdet_precision
@@ -38,6 +39,7 @@ __all__ = [
     "finite_columns",
     "kl_optimal_columns",
     "local_block",
+    "local_block_rows",
     "logdet_precision",
     "matvec",
     "rmatvec",

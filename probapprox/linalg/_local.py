@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-__all__ = ["local_block", "solve_local"]
+__all__ = ["local_block", "local_block_rows", "solve_local"]
 
 
 def local_block(values: jax.Array, idx: jax.Array, rows: jax.Array) -> jax.Array:
@@ -57,11 +57,19 @@ def local_block(values: jax.Array, idx: jax.Array, rows: jax.Array) -> jax.Array
 
 @jax.jit
 def _local_block(values: jax.Array, idx: jax.Array, rows: jax.Array) -> jax.Array:
-    m = idx.shape[1]
+    safe = jnp.where(rows >= 0, rows, 0)
+    return local_block_rows(values[safe], idx[safe], rows)
+
+
+def local_block_rows(col_val: jax.Array, col_idx: jax.Array, rows: jax.Array) -> jax.Array:
+    """:func:`local_block` from the gathered columns ``values[rows]`` and ``idx[rows]``.
+
+    For callers that hold only the columns they need (e.g. a minibatch's rows of a large
+    factor): ``col_val`` and ``col_idx`` are ``(a, m)``; their rows at padded slots of
+    ``rows`` are ignored. No input checks (traceable).
+    """
+    m = col_idx.shape[1]
     valid = rows >= 0
-    safe = jnp.where(valid, rows, 0)
-    col_idx = idx[safe]  # (a, m): the pattern of each column rows[q]
-    col_val = values[safe]
     pos = jax.vmap(lambda ci: jnp.searchsorted(ci, rows, method="compare_all"))(col_idx)  # (q, p)
     pos = jnp.clip(pos, 0, m - 1)
     hit = jnp.take_along_axis(col_idx, pos, axis=1) == rows[None, :]

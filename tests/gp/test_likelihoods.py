@@ -346,7 +346,7 @@ def test_validate_y():
         (StudentT(), [np.inf, 0.0, -np.inf], ValueError, r"2 non-finite value\(s\)"),
         (Bernoulli(), [0, 1, 2], ValueError, r"expects labels in \{0, 1\}; got \[2.0\]"),
         (Bernoulli("probit"), [-1, 1], ValueError, r"\(y \+ 1\) / 2"),
-        (Poisson(), [0, -1], ValueError, "expects counts >= 0"),
+        (Poisson(), [0, -1], ValueError, "expects non-negative counts"),
         (Poisson(), [0, 1.5], ValueError, r"integer counts; got non-integers \[1.5\]"),
         (Gaussian(), ["a", "b"], TypeError, "expects numbers; got dtype"),
     ]

@@ -1,0 +1,129 @@
+"""The staged host loop of :meth:`probapprox.gp.LatentGP.fit` (ordering → init → epochs)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from probapprox.families.sic_gaussian import DIAG_FLOOR
+from probapprox.gp._init import laplace_init, prior_init
+from probapprox.gp._train import Setup, init_state, run_epochs
+from probapprox.linalg import finite_columns, kl_optimal_columns
+from probapprox.ordering import build_pattern
+
+__all__ = ["fit_stages", "stage_data"]
+
+_OWNER = "probapprox.gp.LatentGP.fit"
+
+
+def stage_data(gp: Any, kernel: Any, Xh: np.ndarray, yh: np.ndarray) -> dict[str, Any]:
+    """Order the data with the kernel's lengthscales, build the pattern and the prior factor."""
+    scale = np.broadcast_to(np.asarray(kernel.lengthscale, np.float64), (Xh.shape[1],))
+    pattern = build_pattern(
+        Xh,
+        lengthscale=scale,
+        rho=gp.rho,
+        num_neighbors=None if gp.num_neighbors is None else min(gp.num_neighbors, len(Xh)),
+        max_num_ancestor=gp.max_num_ancestor,
+    )
+    X = jnp.asarray(Xh[pattern.perm])
+    idx = jnp.asarray(pattern.idx)
+    anc = idx if gp.variational == "diagonal" else jnp.asarray(pattern.anc)
+    u_vals = kl_optimal_columns(kernel, X, idx, gp.nugget, batch_size=4096)
+    bad = ~np.asarray(finite_columns(u_vals))
+    if bad.any():
+        raise ValueError(
+            f"{_OWNER}: the kernel matrix is numerically singular on {int(bad.sum())} local "
+            f"block(s) (kernel {kernel!r}, nugget {gp.nugget}). Increase `nugget`, shorten the "
+            "lengthscale, or enable 64-bit floats (jax.config.update('jax_enable_x64', True))."
+        )
+    return {
+        "pattern": pattern,
+        "X": X,
+        "y": jnp.asarray(yh[pattern.perm]),
+        "idx": idx,
+        "anc": anc,
+        "u_vals": u_vals,
+    }
+
+
+def fit_stages(
+    gp: Any,
+    Xh: np.ndarray,
+    yh: np.ndarray,
+    stages: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+    *,
+    learn: bool,
+    learning_rate: float,
+) -> dict[str, Any]:
+    """Run the stages; returns the ``fitted_`` record of :class:`probapprox.gp.LatentGP`."""
+    kernel, lik = gp.kernel, gp.likelihood
+    diagonal = gp.variational == "diagonal"
+    hyper = {"kernel": kernel.to_unconstrained(), "likelihood": lik.to_unconstrained()}
+    setup = Setup(type(kernel), batch_size, gp.nugget, DIAG_FLOOR, diagonal, learn)
+    mu = jnp.asarray(gp.mean, dtype=jnp.result_type(float))
+    key = jax.random.PRNGKey(seed)
+    history: list[float] = []
+    newton_steps: list[int] = []
+    skipped = 0
+    data: dict[str, Any] = {}
+    params = None
+    for s, epochs in enumerate(stages):
+        if epochs == 0 and s > 0:
+            continue
+        kernel = type(kernel).from_unconstrained(hyper["kernel"])
+        lik = lik.from_unconstrained(hyper["likelihood"])
+        data = stage_data(gp, kernel, Xh, yh)
+        if gp.init == "laplace":
+            params, steps = laplace_init(
+                data["u_vals"], data["idx"], lik, data["y"], mu, DIAG_FLOOR, diagonal=diagonal
+            )
+            newton_steps.append(int(steps))
+            if int(steps) < 0:
+                warnings.warn(
+                    f"{_OWNER}: a conjugate-gradient solve of the Laplace initialisation did "
+                    "not converge (stage {s}); the fit starts from its last iterate.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        else:
+            params = prior_init(data["u_vals"], data["idx"], mu, DIAG_FLOOR, diagonal=diagonal)
+        state = init_state(params, hyper)
+        arrays = (data["X"], data["y"], data["idx"], data["anc"])
+        if epochs:
+            late = (np.arange(epochs) >= epochs - epochs // 6) & (epochs >= 6)
+            lrs = jnp.asarray(learning_rate * np.where(late, 0.1, 1.0), dtype=mu.dtype)
+            keys = jax.random.split(jax.random.fold_in(key, s), epochs)
+            state, losses, bad = run_epochs(state, keys, lrs, lik, arrays, mu, setup)
+            losses = np.asarray(losses)
+            ok = np.isfinite(losses)
+            dead = np.flatnonzero(~ok.any(axis=1))
+            if dead.size:
+                raise FloatingPointError(
+                    f"{_OWNER}: every step of epoch {int(dead[0])} (stage {s}) had a non-finite "
+                    "ELBO or gradient. Lower `learning_rate`, increase `nugget`, or enable "
+                    "64-bit floats."
+                )
+            skipped += int(np.sum(bad))
+            history.extend(np.nanmean(np.where(ok, losses, np.nan), axis=1).tolist())
+        hyper, params = state.hyper, state.params
+    if params is None:
+        raise ValueError(f"{_OWNER}(stages=...) must contain at least one stage.")
+    if diagonal:
+        params = params._replace(offdiag=jnp.zeros_like(params.offdiag))
+    data.pop("u_vals", None)
+    return {
+        **data,
+        "kernel": type(kernel).from_unconstrained(hyper["kernel"]),
+        "likelihood": lik.from_unconstrained(hyper["likelihood"]),
+        "params": params,
+        "history": np.asarray(history),
+        "num_skipped": skipped,
+        "newton_steps": newton_steps,
+    }
