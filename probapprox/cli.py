@@ -77,6 +77,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
         print("\nLaplace on the digits MLP (last-layer KFAC, marglik prior precision):", flush=True)
         print(format_laplace_table(run_laplace_demo(args.out, quick=args.quick)))
+        if not args.quick:
+            from probapprox._demo_gp import format_gp_table, run_gp_demo
+
+            print("\nLatent-GP classification of the wells data (DKLGP):", flush=True)
+            print(format_gp_table(run_gp_demo(args.out)))
     return 0
 
 

@@ -63,6 +63,22 @@ def test_laplace_digits(tmp_path):
     assert by["test", "last-layer KFAC", "mean_field"]["accuracy"] > 0.5
 
 
+def test_latent_gp_wells(tmp_path):
+    args = argparse.Namespace(quick=True, seed=0, out=str(tmp_path), quiet=True)
+    rows = _load("latent_gp_wells").main(args)
+    data = json.loads((tmp_path / "gp_wells.json").read_text())
+    assert (tmp_path / "gp_wells.md").read_text().startswith("| method | accuracy |")
+    by = {r["method"]: r for r in data["rows"]}
+    assert list(by) == [r["method"] for r in rows] == [
+        "base rate", "linear logistic (ML)", "LatentGP sic"
+    ]  # fmt: skip
+    for r in rows:
+        assert 0.0 <= r["ece"] <= 1.0 and 0.0 <= r["brier"] <= 2.0 and r["nll"] > 0.0
+    # the GP beats the base rate out of sample (the linear model is its peer, not a bound)
+    assert by["LatentGP sic"]["nll"] < by["base rate"]["nll"]
+    assert np.isfinite(by["LatentGP sic"]["elbo"])
+
+
 def test_every_example_is_tested():
     tested = {
         "quickstart",
@@ -70,6 +86,7 @@ def test_every_example_is_tested():
         "multimodal_mixture",
         "normalizing_flows",
         "laplace_digits",
+        "latent_gp_wells",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested, "add the new example to this file"
 
