@@ -18,6 +18,7 @@ from probapprox.ordering import build_pattern
 __all__ = ["fit_stages", "stage_data"]
 
 _OWNER = "probapprox.gp.LatentGP.fit"
+_MAX_STEP_BYTES = 8 * 2**30
 
 
 def stage_data(gp: Any, kernel: Any, Xh: np.ndarray, yh: np.ndarray) -> dict[str, Any]:
@@ -51,6 +52,19 @@ def stage_data(gp: Any, kernel: Any, Xh: np.ndarray, yh: np.ndarray) -> dict[str
     }
 
 
+def _check_step_memory(pattern: Any, batch_size: int) -> None:
+    """Refuse a step whose O(b a²) local blocks (and their gradients) would not fit."""
+    a = pattern.max_ancestors
+    need = 64 * batch_size * a * a  # ~8 float64 (a, a) temporaries per column, forward + grad
+    if need > _MAX_STEP_BYTES:
+        raise ValueError(
+            f"{_OWNER}: the largest ancestor set has {a} points (mean "
+            f"{pattern.mean_ancestors:.0f}), so one step of {batch_size} columns needs about "
+            f"{need / 2**30:.0f} GiB. Pass max_num_ancestor= (e.g. {4 * pattern.max_neighbors}) "
+            "to LatentGP, lower rho, or lower batch_size."
+        )
+
+
 def fit_stages(
     gp: Any,
     Xh: np.ndarray,
@@ -80,6 +94,7 @@ def fit_stages(
         kernel = type(kernel).from_unconstrained(hyper["kernel"])
         lik = lik.from_unconstrained(hyper["likelihood"])
         data = stage_data(gp, kernel, Xh, yh)
+        _check_step_memory(data["pattern"], batch_size)
         if gp.init == "laplace":
             params, steps = laplace_init(
                 data["u_vals"], data["idx"], lik, data["y"], mu, DIAG_FLOOR, diagonal=diagonal

@@ -219,13 +219,14 @@ class LatentGP:
         Args:
             X_new: ``(t, d)`` inputs.
             num_neighbors: training points each prediction conditions on (default: the
-                pattern's widest row, at least 30, at most n).
+                pattern's widest row, at least 100, at most n; on sim1 (d = 5) 30 neighbours
+                inflate the test variances by ~17 % against the exact GP, 100 by ~5 %).
             batch_size: test points per jitted batch.
 
         """
         st = self._state()
         Xn = check_inputs(f"{_OWNER}.predict_f", "X_new", X_new, st["X"].shape[1])
-        k = num_neighbors or max(30, self.pattern_.max_neighbors)
+        k = num_neighbors or max(100, self.pattern_.max_neighbors)
         k = min(check_int(f"{_OWNER}.predict_f", "num_neighbors", k), st["X"].shape[0])
         scale = np.broadcast_to(np.asarray(self.kernel_.lengthscale, np.float64), (Xn.shape[1],))
         x_train = np.asarray(st["X"]) / scale

@@ -160,3 +160,12 @@ def test_duplicates_and_more_neighbours_than_points_are_handled():
     assert np.all(np.isfinite(pm)) and np.all(pv > 0)
     with pytest.raises(ValueError, match="columns like the training"):
         gp.predict_f(rng.random((3, 3)))
+
+
+def test_a_step_too_large_for_memory_is_refused_with_advice(monkeypatch):
+    import probapprox.gp._fit_loop as fit_loop
+
+    monkeypatch.setattr(fit_loop, "_MAX_STEP_BYTES", 10_000)
+    gp = pa.gp.LatentGP(KERNEL, pa.gp.Gaussian(NOISE), rho=1e6)
+    with pytest.raises(ValueError, match="max_num_ancestor="):
+        gp.fit(X, Y, num_epochs=1, batch_size=N, learn_hyperparameters=False)

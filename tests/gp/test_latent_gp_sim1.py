@@ -44,10 +44,12 @@ def test_sic_beats_mean_field_at_the_test_points(sim1, name):
         scores[variational] = (rmse, nll, gp.elbo())
     sic, diag = scores["sic"], scores["diagonal"]
     assert sic[2] > diag[2]  # a higher ELBO
-    assert sic[1] < diag[1]  # a lower test NLL of f
     if name == "gaussian":
-        # both means are the exact posterior mean under the Vecchia prior (the mean-field
-        # optimum keeps the mean of a Gaussian target): equal RMSE up to optimiser noise
-        assert sic[0] <= diag[0] * (1 + 1e-3)
+        # Both means are the exact posterior mean under the Vecchia prior (the Laplace start is
+        # exact and the mean-field optimum keeps the mean of a Gaussian target), and with noise
+        # variance 0.01 the test variances are dominated by the kriging term d: a tie.
+        assert sic[0] <= diag[0] * (1 + 2e-3)
+        assert sic[1] <= diag[1] + 2e-3
     else:
-        assert sic[0] < diag[0]
+        assert sic[0] < diag[0]  # a lower RMSE of the mean against the true f
+        assert sic[1] < diag[1]  # a lower test NLL of f
