@@ -33,6 +33,7 @@ from probapprox.gp._likelihoods import make_likelihood as make_likelihood
 from probapprox.gp._quadrature import gh_expectation as gh_expectation
 from probapprox.gp._quadrature import gh_log_expectation as gh_log_expectation
 from probapprox.gp._quadrature import gh_points as gh_points
+from probapprox.gp._vecchia_prior import VecchiaGP as VecchiaGP
 
 __all__ = [
     "RBF",
@@ -46,6 +47,7 @@ __all__ = [
     "Matern52",
     "Poisson",
     "StudentT",
+    "VecchiaGP",
     "column_elbo",
     "full_elbo",
     "gh_expectation",

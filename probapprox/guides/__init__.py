@@ -13,15 +13,19 @@ from probapprox.guides._registry import guide_class as guide_class
 from probapprox.guides._registry import guide_config as guide_config
 from probapprox.guides._registry import make_guide as make_guide
 from probapprox.guides._registry import register_guide as register_guide
+from probapprox.guides._sic import AutoSIC as AutoSIC
+from probapprox.guides._sic_dist import SICNormal as SICNormal
 
 __all__ = [
     "GUIDES",
     "AutoIsoGaussianMixture",
     "AutoLaplace",
     "AutoNormalizingFlow",
+    "AutoSIC",
     "FlowDistribution",
     "IsoGaussianMixtureDistribution",
     "LowRankPrecisionNormal",
+    "SICNormal",
     "guide_class",
     "guide_config",
     "make_guide",
