@@ -40,7 +40,7 @@ def stage_data(gp: Any, kernel: Any, Xh: np.ndarray, yh: np.ndarray) -> dict[str
         raise ValueError(
             f"{_OWNER}: the kernel matrix is numerically singular on {int(bad.sum())} local "
             f"block(s) (kernel {kernel!r}, nugget {gp.nugget}). Increase `nugget`, shorten the "
-            "lengthscale, or enable 64-bit floats (jax.config.update('jax_enable_x64', True))."
+            "lengthscale, or enable 64-bit floats (the jax_enable_x64 option) in your script."
         )
     return {
         "pattern": pattern,
@@ -103,7 +103,7 @@ def fit_stages(
             if int(steps) < 0:
                 warnings.warn(
                     f"{_OWNER}: a conjugate-gradient solve of the Laplace initialisation did "
-                    "not converge (stage {s}); the fit starts from its last iterate.",
+                    f"not converge (stage {s}); the fit starts from its last iterate.",
                     RuntimeWarning,
                     stacklevel=3,
                 )
