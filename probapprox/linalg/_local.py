@@ -33,9 +33,9 @@ __all__ = ["local_block", "local_block_rows", "solve_local"]
 def local_block(values: jax.Array, idx: jax.Array, rows: jax.Array) -> jax.Array:
     """The dense ``(a, a)`` block ``U[rows, rows]`` (identity at padded rows/columns).
 
-    For each valid column ``c = rows[q]``, the position of each ``rows[p]`` inside the
-    ascending row ``idx[c]`` is found with ``jnp.searchsorted``; entries of column c whose
-    row is not in ``rows`` are dropped. Cost O(a^2 log m). ``vmap`` over j to batch.
+    For each valid column ``c = rows[q]``, the position in ``rows`` of each stored row
+    ``idx[c, k]`` is found with ``jnp.searchsorted``; entries of column c whose
+    row is not in ``rows`` are dropped. Cost O(a m log a + a^2). ``vmap`` over j to batch.
 
     Args:
         values: ``(n, m)`` factor values.
@@ -66,16 +66,17 @@ def local_block_rows(col_val: jax.Array, col_idx: jax.Array, rows: jax.Array) ->
 
     For callers that hold only the columns they need (e.g. a minibatch's rows of a large
     factor): ``col_val`` and ``col_idx`` are ``(a, m)``; their rows at padded slots of
-    ``rows`` are ignored. No input checks (traceable).
+    ``rows`` are ignored. Each stored entry ``(idx[c, k], c)`` is located in ``rows`` by
+    binary search and scattered into the block, so the cost is O(a m log a) plus the O(a²)
+    fill (a dense compare of every row with every column, O(a² m), dominated the DKLGP
+    step as the ancestor sets grow with n). No input checks (traceable).
     """
-    m = col_idx.shape[1]
+    a, m = col_idx.shape
     valid = rows >= 0
-    pos = jax.vmap(lambda ci: jnp.searchsorted(ci, rows, method="compare_all"))(col_idx)  # (q, p)
-    pos = jnp.clip(pos, 0, m - 1)
-    hit = jnp.take_along_axis(col_idx, pos, axis=1) == rows[None, :]
-    ent = jnp.take_along_axis(col_val, pos, axis=1)
-    keep = hit & valid[None, :] & valid[:, None]
-    block = jnp.where(keep, ent, 0.0).T  # (p, q)
+    pos = jnp.clip(jnp.searchsorted(rows, col_idx), 0, a - 1)  # (q, k): slot p of each entry
+    hit = (rows[pos] == col_idx) & (col_idx >= 0) & valid[:, None]
+    cols = jnp.broadcast_to(jnp.arange(a)[:, None], (a, m))
+    block = jnp.zeros((a, a), col_val.dtype).at[pos, cols].add(jnp.where(hit, col_val, 0.0))
     return block + jnp.diag((~valid).astype(block.dtype))
 
 
