@@ -50,6 +50,8 @@ def run_pa(bm, steps, seed):
             progress=True,
             optimizer=Adam(1e-2),
             loss=Trace_ELBO(),
+            warm_start=False,  # the same start and number of steps as SVI.run
+            early_stop=False,
             **bm.kwargs,
         )
     return r.losses

@@ -21,7 +21,16 @@ from probapprox import (
     ordering,
 )
 from probapprox.diagnostics import ApproximationWarning, Diagnostics
-from probapprox.infer import CheckpointMismatch, FitResult, NonFiniteError, fit, load
+from probapprox.infer import (
+    CheckpointMismatch,
+    ConvergenceRule,
+    ConvergenceWarning,
+    FitResult,
+    NonFiniteError,
+    NonFiniteWarning,
+    fit,
+    load,
+)
 
 try:
     __version__ = version("probapprox")
@@ -31,9 +40,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "ApproximationWarning",
     "CheckpointMismatch",
+    "ConvergenceRule",
+    "ConvergenceWarning",
     "Diagnostics",
     "FitResult",
     "NonFiniteError",
+    "NonFiniteWarning",
     "__version__",
     "diagnostics",
     "estimators",

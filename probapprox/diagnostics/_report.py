@@ -83,7 +83,7 @@ def diagnose(log_p: np.ndarray, log_q: np.ndarray) -> Diagnostics:
     res = psis(log_w)
     k = float(res.pareto_k)
     threshold = psis_khat_threshold(n)
-    if not np.isfinite(k) or k > 0.7:
+    if np.isnan(k) or k > 0.7:  # k = -inf: the largest weights are equal (q = p), no warning
         notes.append(
             f"PSIS k̂ = {k:.2f} > 0.7: the approximation misses posterior mass (typically too "
             "narrow, or a missing mode or heavy tail). Do not trust its tails or uncertainty; "

@@ -10,61 +10,35 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from numpyro import handlers
 from numpyro.infer import SVI
-from numpyro.optim import _NumPyroOptim, optax_to_numpyro
 
 from probapprox._checks import check_int
 from probapprox.guides import make_guide
 from probapprox.infer._args import split_args
-from probapprox.infer._checkpoint import read_checkpoint, write_checkpoint
+from probapprox.infer._checkpoint import read_checkpoint
+from probapprox.infer._converge import ConvergenceRule, warn_not_converged
 from probapprox.infer._defaults import default_loss, default_optimizer
+from probapprox.infer._finish import finish
+from probapprox.infer._fit_options import (
+    as_optimizer,
+    check_continuous,
+    check_options,
+    settles,
+    stop_note,
+    stopping_rule,
+)
+from probapprox.infer._loop import run_loop
 from probapprox.infer._nonfinite import explain_nonfinite
-from probapprox.infer._progress import Progress
 from probapprox.infer._result import FitResult
-from probapprox.infer._step import init_carry, make_chunk_fn
+from probapprox.infer._starts import prepare_starts
+from probapprox.infer._step import SVIView, constrain_with, make_chunk_fn
 
 __all__ = ["fit"]
 
 _MAX_CHUNK = 1000
 _TARGET_UPDATES = 50
 _OWNER = "probapprox.fit"
-
-
-def _check_continuous(model: Callable, args: tuple, kwargs: dict) -> None:
-    """Name discrete latent sites before NumPyro's enumeration machinery gets confusing."""
-    try:
-        tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - e.g. improper sites that cannot be sampled; numpyro checks
-        return
-    discrete = [
-        f"'{n}' ({type(s['fn']).__name__})"
-        for n, s in tr.items()
-        if s["type"] == "sample"
-        and not s["is_observed"]
-        and getattr(s["fn"], "support", None) is not None
-        and s["fn"].support.is_discrete
-    ]
-    if discrete:
-        raise ValueError(
-            f"Model site {', '.join(discrete)} is a discrete latent variable; the guides fitted "
-            "by probapprox.fit need continuous latent sites. Marginalise it out in the model "
-            "(e.g. sum over its values with a log-sum-exp in numpyro.factor) or observe it."
-        )
-
-
-def _as_optimizer(optimizer: Any) -> Any:
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optax_to_numpyro(optimizer)
-    if isinstance(optimizer, _NumPyroOptim) or hasattr(optimizer, "eval_and_update"):
-        return optimizer
-    raise TypeError(
-        "probapprox.fit(optimizer=...) expects a numpyro.optim optimizer or an optax "
-        f"GradientTransformation; got {type(optimizer).__name__}."
-    )
 
 
 def fit(
@@ -83,6 +57,11 @@ def fit(
     chunk_size: int | None = None,
     init_params: dict | None = None,
     callback: Callable[[int, np.ndarray], None] | None = None,
+    warm_start: bool = True,
+    early_stop: bool | ConvergenceRule = True,
+    num_starts: int = 1,
+    multi_start: str = "best",
+    dense_max: int = 200,
     **kwargs: Any,
 ) -> FitResult:
     """Fit ``guide`` to the posterior of ``model`` by stochastic variational inference.
@@ -93,16 +72,29 @@ def fit(
     NumPyro's Gaussian autoguides (``Trace_ELBO`` for other guides) and Adam with a
     cosine-decayed step size. An optimiser with a ``paired_loss()`` (e.g.
     :class:`~probapprox.optim.FBGVI`) brings its own loss. Steps run inside jitted
-    ``lax.scan`` chunks; the progress bar, callback and checkpoints act between chunks.
-    A guide with a ``post_fit(params, *args, **kwargs) -> params`` method (e.g.
-    :class:`~probapprox.guides.AutoLaplace`) gets to finish its parameters after the loop.
+    ``lax.scan`` chunks; the progress bar, callback, checkpoints and the stopping rule act
+    between chunks. A guide with a ``post_fit(params, *args, **kwargs) -> params`` method
+    (e.g. :class:`~probapprox.guides.AutoLaplace`) gets to finish its parameters after the loop.
+
+    Robust defaults (each can be turned off):
+
+    * ``warm_start``: the MAP of the unconstrained potential (damped Newton, or L-BFGS above
+      ``dense_max`` dimensions) and its eigenvalue-clipped curvature ``H``; the fit then runs
+      in whitened coordinates ``u = C⁻¹(z − z_MAP)`` with ``CCᵀ = H⁻¹`` (dense for
+      ``AutoMultivariateNormal``, diagonal for the other supported guides), starting from
+      the Laplace approximation. Parameters are mapped back exactly, so ``params``,
+      ``sample``, ``to_arviz`` and ``save``/``load`` are in the model's coordinates.
+      Unsupported guides and rejected warm starts are noted in ``info["warm_start"]``.
+    * ``early_stop``: stop when :class:`~probapprox.ConvergenceRule` finds the loss settled
+      (``num_steps`` is the cap); ``FitResult.converged`` / ``converged_at`` report it, and a
+      :class:`~probapprox.ConvergenceWarning` is emitted when the cap came first.
 
     Args:
         model: a NumPyro model.
         guide: a NumPyro guide for it (e.g. an ``AutoGuide``), or a registered guide name
             such as ``"AutoMultivariateNormal"``.
         *args: positional arguments of the model (and guide).
-        num_steps: number of optimisation steps.
+        num_steps: number of optimisation steps (the cap, with ``early_stop``).
         seed: integer seed; the same seed gives the same fit.
         optimizer: a ``numpyro.optim`` optimizer or an optax ``GradientTransformation``.
         loss: a NumPyro ELBO estimator.
@@ -116,8 +108,17 @@ def fit(
             and when interrupted with Ctrl-C).
         resume: resume from an existing ``checkpoint`` (else overwrite it).
         chunk_size: steps per jitted chunk (default: about 50 chunks per fit, at most 1000).
-        init_params: initial values for some guide parameters (constrained).
+        init_params: initial values for some guide parameters (constrained; turns off the
+            warm start).
         callback: called as ``callback(step, chunk_losses)`` after every chunk.
+        warm_start: start from the MAP and whiten by the curvature (see above).
+        early_stop: ``True`` (default rule), ``False`` (run all steps; ``converged`` is still
+            reported) or a :class:`~probapprox.ConvergenceRule`.
+        num_starts: ``K`` runs from dispersed starts in one vectorised program; they are
+            compared by ELBO, PSIS k̂ and R̂ across runs (a warning when they disagree).
+        multi_start: ``"best"`` (the run with the highest ELBO) or ``"stack"`` (a
+            PSIS-weighted mixture of the runs).
+        dense_max: largest latent dimension for a dense Hessian in the warm start.
         **kwargs: keyword arguments of the model (and guide).
 
     Returns:
@@ -130,6 +131,7 @@ def fit(
     """
     num_steps = check_int(_OWNER, "num_steps", num_steps)
     seed = check_int(_OWNER, "seed", seed, minimum=0)
+    num_starts = check_options(warm_start, num_starts, multi_start, dense_max)
     if isinstance(guide, str):
         guide = make_guide(guide, model)
     if not callable(guide):
@@ -144,79 +146,106 @@ def fit(
     if checkpoint_every is not None:
         chunk_size = min(chunk_size, checkpoint_every)
 
-    _check_continuous(model, args, kwargs)
+    check_continuous(model, args, kwargs)
     if loss is None and callable(getattr(optimizer, "paired_loss", None)):
         loss = optimizer.paired_loss()  # e.g. FBGVI, whose update lives in its loss
     loss = default_loss(guide, num_steps) if loss is None else loss
-    optim = default_optimizer(guide, num_steps) if optimizer is None else _as_optimizer(optimizer)
+    optim = default_optimizer(guide, num_steps) if optimizer is None else as_optimizer(optimizer)
+    rule = stopping_rule(early_stop, num_steps, chunk_size, loss)
+    stops = early_stop is not False and settles(loss, guide)
     svi = SVI(model, guide, optim, loss)
-    state = svi.init(jax.random.PRNGKey(seed), *args, init_params=init_params, **kwargs)
-    carry = init_carry(svi, state)
-
-    header = {"seed": seed, "num_steps": num_steps, "guide": type(guide).__name__}
-    losses: list[np.ndarray] = []
-    done = 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        carry, prev = read_checkpoint(checkpoint, carry, header)
-        losses.append(prev)
-        done = len(prev)
-
     dynamic, rebuild = split_args(args, kwargs)
-    chunk = make_chunk_fn(svi, rebuild, chunk_size, skip_nonfinite=skip_nonfinite)
-    bar = Progress(num_steps, done, enabled=progress)
-    stop = jnp.int32(num_steps)
-    last_written = done
-    t0 = time.perf_counter()
-    try:
-        while done < num_steps:
-            new, chunk_losses = chunk(carry, jnp.int32(done), stop, dynamic)
-            n = min(chunk_size, num_steps - done)
-            chunk_losses = np.asarray(chunk_losses)[:n]
-            failed_at = int(new.failed_at)
-            if failed_at >= 0:
-                losses.append(chunk_losses[: failed_at - done + 1])
-                raise explain_nonfinite(
-                    svi, new.svi_state, failed_at, np.asarray(new.bad_leaves), args, kwargs
-                )
-            carry = new
-            losses.append(chunk_losses)
-            done += n
-            bar.update(chunk_losses)
-            if checkpoint is not None and (
-                done == num_steps
-                or (checkpoint_every is not None and done - last_written >= checkpoint_every)
-            ):
-                write_checkpoint(checkpoint, carry, np.concatenate(losses), header)
-                last_written = done
-            if callback is not None:
-                callback(done, chunk_losses)
-    except KeyboardInterrupt:
-        if checkpoint is not None and done > last_written:
-            write_checkpoint(checkpoint, carry, np.concatenate(losses)[:done], header)
-        raise
-    finally:
-        bar.close()
-    params = svi.get_params(carry.svi_state)
-    post_fit = getattr(guide, "post_fit", None)
-    if callable(post_fit):  # e.g. AutoLaplace adds its curvature factors at the MAP
-        params = post_fit(params, *args, **kwargs)
-    seconds = time.perf_counter() - t0
-
-    return FitResult(
-        model=model,
-        guide=guide,
-        params=params,
-        losses=np.concatenate(losses) if losses else np.zeros(0),
-        args=args,
-        kwargs=kwargs,
+    starts = prepare_starts(
+        svi,
+        model,
+        guide,
+        args,
+        kwargs,
+        dynamic,
+        rebuild,
         seed=seed,
-        num_skipped=int(carry.num_skipped),
-        seconds=seconds,
-        state=carry.svi_state,
-        info={
-            "guide": type(guide).__name__,
-            "loss": type(loss).__name__,
-            "optimizer": type(optim).__name__,
-            "num_steps": num_steps,
-        },
+        num_starts=num_starts,
+        warm_start=warm_start,
+        dense_max=dense_max,
+        init_params=init_params,
+        skip_log=skip_nonfinite,
     )
+    carry, extra = starts.carry, starts.extra
+
+    header = {
+        "seed": seed,
+        "num_steps": num_steps,
+        "guide": type(guide).__name__,
+        "num_starts": num_starts,
+        "whitened": starts.to_model is not None,
+    }
+    losses: list[np.ndarray] = []
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        (carry, extra), prev = read_checkpoint(checkpoint, (carry, extra), header)
+        losses.append(prev)
+
+    def on_failure(new: Any, failed: np.ndarray) -> None:
+        k = int(np.argmax(failed >= 0))
+        pick = (lambda x: x[k]) if starts.batched else (lambda x: x)
+        view = SVIView(svi, constrain_with(svi, starts.to_model, jax.tree.map(pick, extra)))
+        raise explain_nonfinite(
+            view,
+            jax.tree.map(pick, new.svi_state),
+            int(failed[k]),
+            np.asarray(pick(new.bad_leaves)),
+            args,
+            kwargs,
+        )
+
+    chunk = make_chunk_fn(
+        svi,
+        rebuild,
+        chunk_size,
+        skip_nonfinite=skip_nonfinite,
+        to_model=starts.to_model,
+        batched=starts.batched,
+    )
+    t0 = time.perf_counter()
+    out = run_loop(
+        chunk,
+        carry,
+        extra,
+        dynamic,
+        num_steps=num_steps,
+        chunk_size=chunk_size,
+        losses=losses,
+        rule=rule,
+        early_stop=stops,
+        progress=progress,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        header=header,
+        callback=callback,
+        on_failure=on_failure,
+    )
+    seconds = time.perf_counter() - t0
+    info = {
+        "guide": type(guide).__name__,
+        "loss": type(loss).__name__,
+        "optimizer": type(optim).__name__,
+        "num_steps": num_steps,
+        "early_stop": stop_note(early_stop, loss, stops=stops),
+        **starts.info,
+    }
+    result = finish(
+        svi,
+        model,
+        guide,
+        args,
+        kwargs,
+        out,
+        extra,
+        starts.to_model,
+        seed=seed,
+        info=info,
+        seconds=seconds,
+        multi_start=multi_start,
+    )
+    if early_stop is not False and not result.converged:
+        warn_not_converged(num_steps, rule, rule.change_bound(result.losses))
+    return result

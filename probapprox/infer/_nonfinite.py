@@ -9,6 +9,7 @@ value rather than only the parameter that received it.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -18,7 +19,13 @@ import numpyro
 from jax import random
 from numpyro import handlers
 
-__all__ = ["NonFiniteError", "explain_nonfinite"]
+__all__ = [
+    "NonFiniteError",
+    "NonFiniteWarning",
+    "explain_nonfinite",
+    "find_problems",
+    "report_skipped",
+]
 
 
 class NonFiniteError(FloatingPointError):
@@ -36,6 +43,10 @@ class NonFiniteError(FloatingPointError):
         self.step = step
         self.sites = sites
         self.parameters = parameters
+
+
+class NonFiniteWarning(UserWarning):
+    """Steps were skipped (``skip_nonfinite=True``): their loss or gradient was not finite."""
 
 
 def _site_log_probs(
@@ -77,16 +88,16 @@ def _format_latents(latents: dict) -> str:
     return ", ".join(parts)
 
 
-def explain_nonfinite(
-    svi: Any, svi_state: Any, step: int, bad_leaves: np.ndarray, args: tuple, kwargs: dict
-) -> NonFiniteError:
-    """Build the error for a loop that stopped at ``step`` with state ``svi_state``."""
-    params_u = svi.optim.get_params(svi_state.optim_state)
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_u)[0]]
-    names = [p.strip("[]'\"") for p in paths]
-    bad_params = [n for n, b in zip(names, np.asarray(bad_leaves), strict=False) if b]
+def find_problems(
+    svi: Any, params_u: Any, rng_key: jax.Array, args: tuple, kwargs: dict
+) -> tuple[dict[tuple[str, str], str], dict]:
+    """Replay the step whose pre-step key is ``rng_key``; name the sites that are not finite.
 
-    _, rng_step = random.split(svi_state.rng_key)
+    Returns:
+        ``({(where, site): message}, latents of the offending draw)``.
+
+    """
+    _, rng_step = random.split(rng_key)
     num_particles = int(getattr(svi.loss, "num_particles", 1))
     keys = [rng_step] + list(random.split(rng_step, num_particles))
     problems: dict[tuple[str, str], str] = {}
@@ -112,7 +123,9 @@ def explain_nonfinite(
             label, pkey = f"{where} site '{name}'", (where, name)
             kind = "likelihood" if observed else "log-density"
             if not bool(val_ok):
-                problems.setdefault(pkey, f"{label} has a non-finite value")
+                problems.setdefault(
+                    pkey, f"{label} has a non-finite value (its constraining transform overflows)"
+                )
             elif not bool(jnp.isfinite(lp)):
                 problems.setdefault(pkey, f"{label} has a non-finite {kind} ({float(lp)})")
             else:
@@ -121,6 +134,18 @@ def explain_nonfinite(
                     problems.setdefault(pkey, f"{label} has a non-finite gradient of its {kind}")
         if problems:
             break
+    return problems, dict(latents)
+
+
+def explain_nonfinite(
+    svi: Any, svi_state: Any, step: int, bad_leaves: np.ndarray, args: tuple, kwargs: dict
+) -> NonFiniteError:
+    """Build the error for a loop that stopped at ``step`` with state ``svi_state``."""
+    params_u = svi.optim.get_params(svi_state.optim_state)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params_u)[0]]
+    names = [p.strip("[]'\"") for p in paths]
+    bad_params = [n for n, b in zip(names, np.asarray(bad_leaves), strict=False) if b]
+    problems, latents = find_problems(svi, params_u, svi_state.rng_key, args, kwargs)
 
     sites = list(dict.fromkeys(name for _, name in problems if name))
     lines = [f"Non-finite loss or gradient at step {step}."]
@@ -137,3 +162,34 @@ def explain_nonfinite(
         "such steps."
     )
     return NonFiniteError("\n".join(lines), step=step, sites=sites, parameters=bad_params)
+
+
+def report_skipped(
+    svi: Any, log: Any, num_skipped: int, num_steps: int, args: tuple, kwargs: dict
+) -> dict[str, int]:
+    """Replay the logged skipped steps; count, per site, how many of them it broke, and warn.
+
+    Returns:
+        ``{"where site": count}`` over the replayed steps (at most ``SKIP_LOG_SIZE``).
+
+    """
+    steps = np.asarray(log["step"])
+    counts: dict[str, int] = {}
+    replayed = 0
+    for j in np.flatnonzero(steps >= 0):
+        params_u = jax.tree.map(lambda x, j=j: x[j], log["params"])
+        problems, _ = find_problems(svi, params_u, log["rng_key"][j], args, kwargs)
+        replayed += 1
+        for where, name in problems:
+            label = f"{where} site '{name}'" if name else "the model trace"
+            counts[label] = counts.get(label, 0) + 1
+    found = ", ".join(f"{k} in {v}" for k, v in counts.items()) or "no site (the optimiser?)"
+    warnings.warn(
+        f"probapprox.fit skipped {num_skipped} of {num_steps} steps whose loss or gradient was "
+        f"not finite. Replaying the first {replayed}: {found}. Overflowing constraining "
+        "transforms usually mean the guide puts mass far in the tails (try the default "
+        "warm_start, a smaller step size, or a narrower init_scale).",
+        NonFiniteWarning,
+        stacklevel=5,
+    )
+    return counts

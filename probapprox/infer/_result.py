@@ -14,6 +14,7 @@ from numpyro.infer.util import log_likelihood as _pointwise_log_likelihood
 
 from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose, to_datatree
 from probapprox.infer._draws import latent_sites, make_sampler
+from probapprox.infer._stack import Stack, make_stack_sampler
 
 __all__ = ["FitResult"]
 
@@ -42,7 +43,15 @@ class FitResult:
         seconds: wall-clock time of the optimisation loop.
         state: final ``SVIState`` (``None`` after load).
         has_data: whether the model's data are available (``False`` after a data-free load).
-        info: descriptive metadata (guide, loss and optimiser names, ...).
+        info: descriptive metadata (guide, loss and optimiser names, what the warm start did,
+            multi-start statistics, ...).
+        converged: whether the stopping rule found the loss settled (``None``: not checked).
+        converged_at: the step count at which it did (the fit stopped there when
+            ``early_stop`` was on), else ``None``.
+        starts: per start of a multi-start fit, its :class:`~._multistart.StartSummary`.
+        stack: for ``multi_start="stack"``, the runs and their weights; ``sample``,
+            ``diagnostics`` and ``to_arviz`` then use the mixture, and ``params`` holds the
+            best run.
 
     """
 
@@ -58,6 +67,10 @@ class FitResult:
     state: Any = None
     has_data: bool = True
     info: dict[str, Any] = field(default_factory=dict)
+    converged: bool | None = None
+    converged_at: int | None = None
+    starts: list[Any] | None = None
+    stack: Stack | None = None
     _sampler: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -70,7 +83,12 @@ class FitResult:
             raise ValueError(_NO_DATA)
         if self._sampler is None:
             model = self.model if self.has_data else None
-            self._sampler = make_sampler(model, self.guide, self.args, self.kwargs)
+            if self.stack is not None:
+                self._sampler = make_stack_sampler(
+                    model, self.guide, self.args, self.kwargs, self.stack
+                )
+            else:
+                self._sampler = make_sampler(model, self.guide, self.args, self.kwargs)
         return self._sampler(num_samples, seed, self.params)
 
     def sample(self, num_samples: int = 1000, seed: int = 1) -> dict[str, np.ndarray]:

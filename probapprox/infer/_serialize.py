@@ -23,6 +23,7 @@ from probapprox.guides import guide_config, make_guide
 from probapprox.infer._pytree_io import NotEncodable, decode, encode
 from probapprox.infer._result import FitResult
 from probapprox.infer._sites import describe_sites, stand_in_model
+from probapprox.infer._stack import Stack
 
 __all__ = ["save_fit", "load"]
 
@@ -43,8 +44,19 @@ def save_fit(result: FitResult, path: str | os.PathLike, *, include_data: bool) 
         "num_skipped": result.num_skipped,
         "seconds": result.seconds,
         "info": {k: v for k, v in result.info.items() if isinstance(v, str | int | float | list)},
+        "converged": result.converged,
+        "converged_at": result.converged_at,
+        "stack": None,
         "data": None,
     }
+    if result.stack is not None:
+        header["stack"] = {
+            "weights": np.asarray(result.stack.weights).tolist(),
+            "params": [
+                encode(jax.device_get(p), store, f"stack{i}_")
+                for i, p in enumerate(result.stack.params)
+            ],
+        }
     if include_data and result.has_data:
         data_store: dict[str, np.ndarray] = {}
         try:
@@ -85,6 +97,12 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
         params = jax.tree.map(jax.numpy.asarray, decode(header["params"], data))
         losses = np.array(data["losses"])
         stored = decode(header["data"], data) if header["data"] is not None else None
+        stack = header.get("stack")
+        if stack is not None:
+            stack = Stack(
+                [jax.tree.map(jax.numpy.asarray, decode(p, data)) for p in stack["params"]],
+                np.asarray(stack["weights"]),
+            )
     if args or kwargs:
         has_data = True
     elif stored is not None:
@@ -119,6 +137,9 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
         seconds=header["seconds"],
         has_data=has_data,
         info=info,
+        converged=header.get("converged"),
+        converged_at=header.get("converged_at"),
+        stack=stack,
     )
 
 

@@ -20,7 +20,17 @@ from numpyro.infer.svi import SVIState
 
 from probapprox.estimators._path import STEP_KWARG
 
-__all__ = ["Carry", "make_loss_fn", "make_chunk_fn", "init_carry"]
+__all__ = [
+    "Carry",
+    "SKIP_LOG_SIZE",
+    "SVIView",
+    "constrain_with",
+    "make_loss_fn",
+    "make_chunk_fn",
+    "init_carry",
+]
+
+SKIP_LOG_SIZE = 8
 
 
 class Carry(NamedTuple):
@@ -31,6 +41,9 @@ class Carry(NamedTuple):
         failed_at: global index of the first failing step, or -1.
         bad_leaves: per gradient leaf, whether it was non-finite at ``failed_at``.
         num_skipped: number of steps skipped because of non-finite values.
+        skip_log: with ``skip_nonfinite``, the first :data:`SKIP_LOG_SIZE` skipped steps
+            (``step``, pre-step ``rng_key`` and ``params``), replayed after the fit to name
+            the sites that overflowed; else ``None``.
 
     """
 
@@ -38,6 +51,7 @@ class Carry(NamedTuple):
     failed_at: jax.Array
     bad_leaves: jax.Array
     num_skipped: jax.Array
+    skip_log: Any = None
 
 
 def make_loss_fn(
@@ -47,17 +61,20 @@ def make_loss_fn(
     kwargs: dict,
     mutable_state: Any,
     step: jax.Array | None = None,
+    constrain: Callable[[Any], Any] | None = None,
 ) -> Callable[[Any], tuple[jax.Array, Any]]:
     """Loss of unconstrained params, with aux = new mutable state (as ``SVI.update``).
 
     A loss with ``uses_step`` (scheduled estimators) also gets the step number as the
-    ``probapprox_step`` keyword.
+    ``probapprox_step`` keyword. ``constrain`` maps the optimiser's parameters to the guide's
+    (default ``svi.constrain_fn``; a whitened fit adds its map to model coordinates).
     """
     if step is not None and getattr(svi.loss, "uses_step", False):
         kwargs = {**kwargs, STEP_KWARG: step}
+    constrain = svi.constrain_fn if constrain is None else constrain
 
     def loss_fn(params: Any) -> tuple[jax.Array, Any]:
-        params = svi.constrain_fn(params)
+        params = constrain(params)
         if jax.tree.leaves(mutable_state):
             params.update(lax.stop_gradient(mutable_state))
             out = svi.loss.loss_with_mutable_state(
@@ -72,19 +89,51 @@ def make_loss_fn(
     return loss_fn
 
 
-def init_carry(svi: Any, svi_state: SVIState) -> Carry:
-    """Fresh loop state around an ``SVIState``."""
-    num_leaves = len(jax.tree.leaves(svi.optim.get_params(svi_state.optim_state)))
+def init_carry(svi: Any, svi_state: SVIState, *, skip_log: bool = False) -> Carry:
+    """Fresh loop state around an ``SVIState`` (with an empty skip log if asked)."""
+    params = svi.optim.get_params(svi_state.optim_state)
+    num_leaves = len(jax.tree.leaves(params))
+    log = None
+    if skip_log:
+        size = SKIP_LOG_SIZE
+        log = {
+            "step": jnp.full((size,), -1, dtype=jnp.int32),
+            "rng_key": jnp.zeros((size, *jnp.shape(svi_state.rng_key)), svi_state.rng_key.dtype),
+            "params": jax.tree.map(lambda x: jnp.zeros((size, *jnp.shape(x)), x.dtype), params),
+        }
     return Carry(
         svi_state=svi_state,
         failed_at=jnp.array(-1, dtype=jnp.int32),
         bad_leaves=jnp.zeros(max(num_leaves, 1), dtype=bool),
         num_skipped=jnp.array(0, dtype=jnp.int32),
+        skip_log=log,
     )
+
+
+def _record_skip(log: Any, skipped: jax.Array, index: jax.Array, entry: dict) -> Any:
+    """Write ``entry`` at ``index`` of the skip log if ``skipped`` and there is room."""
+    write = skipped & (index < SKIP_LOG_SIZE)
+    slot = jnp.minimum(index, SKIP_LOG_SIZE - 1)
+    return jax.tree.map(lambda buf, x: buf.at[slot].set(jnp.where(write, x, buf[slot])), log, entry)
 
 
 def _select(pred: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def constrain_with(svi: Any, to_model: Callable[..., Any] | None, extra: Any) -> Callable:
+    """``params_u -> to_model(svi.constrain_fn(params_u), *extra)`` (or plain constrain)."""
+    if to_model is None:
+        return svi.constrain_fn
+    return lambda params: to_model(svi.constrain_fn(params), *extra)
+
+
+class SVIView:
+    """The parts of an ``SVI`` the diagnosis of non-finite steps uses, with another constrain."""
+
+    def __init__(self, svi: Any, constrain_fn: Callable) -> None:
+        self.model, self.guide, self.loss, self.optim = svi.model, svi.guide, svi.loss, svi.optim
+        self.static_kwargs, self.constrain_fn = svi.static_kwargs, constrain_fn
 
 
 def make_chunk_fn(
@@ -93,22 +142,30 @@ def make_chunk_fn(
     chunk_size: int,
     *,
     skip_nonfinite: bool,
+    to_model: Callable[..., Any] | None = None,
+    batched: bool = False,
 ) -> Callable[..., tuple[Carry, jax.Array]]:
-    """Build ``chunk(carry, start, stop, dynamic_args) -> (carry, losses)``, jitted.
+    """Build ``chunk(carry, start, stop, dynamic_args, extra) -> (carry, losses)``, jitted.
 
     Steps ``start .. start + chunk_size - 1`` are scanned; those at or past
     ``stop`` are no-ops (so every chunk has the same shape and compiles once).
+    ``to_model(params, *extra)`` maps the optimiser's (whitened) parameters to the guide's;
+    with ``batched`` the carry and ``extra`` have a leading axis of independent runs
+    (multi-start), vectorised with ``vmap``.
     """
     optim = svi.optim
 
-    def chunk(carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any]) -> Any:
+    def chunk(
+        carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any], extra: Any
+    ) -> Any:
         args, kwargs = rebuild(dynamic)
+        constrain = constrain_with(svi, to_model, extra)
 
         def step(carry: Carry, i: jax.Array) -> tuple[Carry, jax.Array]:
             state = carry.svi_state
             active = (i < stop) & (carry.failed_at < 0)
             rng_key, rng_step = random.split(state.rng_key)
-            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i)
+            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
             params = optim.get_params(state.optim_state)
             (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             finite = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]
@@ -130,16 +187,23 @@ def make_chunk_fn(
                 jnp.where(advance, rng_key, state.rng_key),
             )
             fail_now = active & ~ok & (not skip_nonfinite)
-            skipped = (active & ~ok & skip_nonfinite).astype(jnp.int32)
+            skipped = active & ~ok & skip_nonfinite
+            log = carry.skip_log
+            if log is not None:
+                entry = {"step": i, "rng_key": state.rng_key, "params": params}
+                log = _record_skip(log, skipped, carry.num_skipped, entry)
             carry = Carry(
                 svi_state=new_state,
                 failed_at=jnp.where(fail_now, i, carry.failed_at),
                 bad_leaves=jnp.where(fail_now, ~leaf_ok, carry.bad_leaves),
-                num_skipped=carry.num_skipped + skipped,
+                num_skipped=carry.num_skipped + skipped.astype(jnp.int32),
+                skip_log=log,
             )
             return carry, jnp.where(active, loss, jnp.nan)
 
         steps = start + jnp.arange(chunk_size, dtype=jnp.int32)
         return lax.scan(step, carry, steps)
 
+    if batched:
+        return jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, 0)))
     return jax.jit(chunk)

@@ -66,6 +66,8 @@ def test_same_losses_as_numpyro_svi(linreg_data):
         optimizer=opt,
         loss=Trace_ELBO(),
         progress=False,
+        warm_start=False,
+        early_stop=False,
     )
     svi = SVI(linreg_model, AutoNormal(linreg_model), opt, Trace_ELBO())
     ref = svi.run(jax.random.PRNGKey(0), 137, X, y, progress_bar=False)

@@ -32,15 +32,17 @@ def test_nan_likelihood_names_site_and_step():
 
 
 def test_skip_nonfinite_skips_and_counts():
-    r = pa.fit(
-        nan_above_two,
-        AutoNormal(nan_above_two),
-        Y,
-        num_steps=400,
-        skip_nonfinite=True,
-        progress=False,
-    )
+    with pytest.warns(pa.NonFiniteWarning, match="model site 'obs' in"):
+        r = pa.fit(
+            nan_above_two,
+            AutoNormal(nan_above_two),
+            Y,
+            num_steps=400,
+            skip_nonfinite=True,
+            progress=False,
+        )
     assert r.num_skipped > 0
+    assert r.info["nonfinite_sites"]["model site 'obs'"] >= 1
     assert np.isnan(r.losses).sum() == r.num_skipped
     assert all(np.all(np.isfinite(np.asarray(v))) for v in r.params.values())
 
@@ -57,3 +59,27 @@ def test_nonfinite_gradient_names_parameter():
     assert info.value.step > 0
     assert "non-finite gradient" in str(info.value)
     assert "obs" in info.value.sites
+
+
+def positive_scale(y):
+    s = numpyro.sample("s", dist.LogNormal(0.0, 1.0))
+    numpyro.sample("obs", dist.Normal(0.0, s), obs=y)
+
+
+def test_overflowing_constraining_transform_is_reported():
+    """exp of an unconstrained draw of sd 800 overflows for about a third of the draws."""
+    guide = AutoNormal(positive_scale, init_scale=800.0)
+    with pytest.warns(pa.NonFiniteWarning, match="guide site 's' in") as rec:
+        r = pa.fit(
+            positive_scale,
+            guide,
+            Y,
+            num_steps=60,
+            skip_nonfinite=True,
+            warm_start=False,
+            early_stop=False,
+            progress=False,
+        )
+    assert r.num_skipped > 0 and r.info["nonfinite_sites"]["guide site 's'"] >= 1
+    assert "skipped" in str(rec[0].message) and "of 60 steps" in str(rec[0].message)
+    assert (~np.isfinite(r.losses)).sum() <= r.num_skipped  # some skips had a finite loss

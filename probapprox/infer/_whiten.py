@@ -1,0 +1,177 @@
+r"""Whitened guide parameters: fit in :math:`u = C^{-1}(z - z_*)`, report in the model's :math:`z`.
+
+With the warm start's MAP :math:`z_*` and factor :math:`C` (:math:`CC^\top \approx
+\mathrm{Cov}(z)`, lower triangular or diagonal), the optimiser holds the guide's parameters
+*as if the guide lived on* :math:`u`; the loss sees the guide in model coordinates through an
+exact map of its parameters. For the families below the affine image of the guide is again in
+the family, so nothing is approximated and the reported parameters are ordinary parameters of
+the user's guide:
+
+============================  =========  ===============================================
+guide                         factor     map :math:`\phi_u \mapsto \phi_z`
+============================  =========  ===============================================
+AutoMultivariateNormal        dense      :math:`m = z_* + C m_u,\ L = C L_u` (lower · lower)
+AutoDiagonalNormal            diag       :math:`m = z_* + C m_u,\ s = C s_u`
+AutoLowRankMultivariateNormal diag       :math:`m = z_* + C m_u,\ s = C s_u` (``cov_factor``
+                                         is relative to ``scale`` and unchanged)
+AutoNormal                    diag       per site, as AutoDiagonalNormal
+AutoNormalizingFlow           diag       the final elementwise affine layer:
+(``affine_coupling``,                    :math:`\mu = z_* + C\mu_u,\ \lambda = \lambda_u +
+``spline``)                              \log C`
+============================  =========  ===============================================
+
+The optimiser's gradient with respect to :math:`\phi_u` is :math:`C^\top` times the gradient
+with respect to :math:`\phi_z`: a fixed preconditioner from the posterior's own curvature.
+Other guides (mixtures, planar/radial flows, NumPyro's IAF/BNAF, ``AutoLaplace``, custom
+guides) are not whitened; :func:`whitener_for` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+from numpyro.infer.autoguide import (
+    AutoDiagonalNormal,
+    AutoLowRankMultivariateNormal,
+    AutoMultivariateNormal,
+    AutoNormal,
+)
+
+from probapprox.guides import AutoIsoGaussianMixture, AutoLaplace, AutoNormalizingFlow
+from probapprox.infer._flat import FlatLatent
+
+__all__ = ["Whitener", "whitener_for"]
+
+Params = dict[str, Any]
+
+
+class Whitener(NamedTuple):
+    """How one guide's parameters move between whitened and model coordinates.
+
+    Attributes:
+        structure: ``"dense"`` or ``"diag"`` factor.
+        to_model: ``(params_u, shift, factor) -> params_z`` (constrained params; traceable).
+        init: ``(params, *, unit_scale) -> params_u``: the guide's own initial parameters
+            re-centred at :math:`u = 0`, with unit scale (the Laplace scale, for an accepted
+            warm start) or with their own scale (for a start whose factor is the identity).
+
+    """
+
+    structure: str
+    to_model: Callable[[Params, Any, Any], Params]
+    init: Callable[..., Params]
+
+
+def _affine(loc: Any, shift: Any, factor: Any) -> Any:
+    return shift + (factor @ loc if factor.ndim == 2 else factor * loc)
+
+
+def _global(prefix: str, scale_key: str | None, *, dense: bool) -> Whitener:
+    loc_k = f"{prefix}_loc"
+
+    def to_model(p: Params, shift: Any, factor: Any) -> Params:
+        out = dict(p)
+        out[loc_k] = _affine(p[loc_k], shift, factor)
+        if scale_key == f"{prefix}_scale_tril":
+            tril = p[scale_key]
+            out[scale_key] = factor @ tril if factor.ndim == 2 else factor[:, None] * tril
+        elif scale_key is not None:
+            out[scale_key] = factor * p[scale_key]
+        return out
+
+    def init(p: Params, *, unit_scale: bool) -> Params:
+        out = dict(p)
+        out[loc_k] = jnp.zeros_like(p[loc_k])
+        if unit_scale and scale_key == f"{prefix}_scale_tril":
+            out[scale_key] = jnp.eye(p[loc_k].shape[0], dtype=p[loc_k].dtype)
+        elif unit_scale and scale_key is not None:
+            out[scale_key] = jnp.ones_like(p[scale_key])
+        return out
+
+    return Whitener("dense" if dense else "diag", to_model, init)
+
+
+def _auto_normal(guide: AutoNormal, flat: FlatLatent) -> Whitener:
+    prefix = guide.prefix
+
+    def to_model(p: Params, shift: Any, factor: Any) -> Params:
+        out = dict(p)
+        sh, fa = flat.unpack(shift), flat.unpack(factor)
+        for name in flat.shapes:
+            loc_k, scale_k = f"{name}_{prefix}_loc", f"{name}_{prefix}_scale"
+            out[loc_k] = sh[name] + fa[name] * p[loc_k]
+            out[scale_k] = fa[name] * p[scale_k]
+        return out
+
+    def init(p: Params, *, unit_scale: bool) -> Params:
+        out = dict(p)
+        for name in flat.shapes:
+            out[f"{name}_{prefix}_loc"] = jnp.zeros_like(p[f"{name}_{prefix}_loc"])
+            if unit_scale:
+                out[f"{name}_{prefix}_scale"] = jnp.ones_like(p[f"{name}_{prefix}_scale"])
+        return out
+
+    return Whitener("diag", to_model, init)
+
+
+def _flow(guide: AutoNormalizingFlow) -> Whitener:
+    loc_k, log_k = f"{guide.prefix}_affine_loc", f"{guide.prefix}_affine_log_scale"
+
+    def to_model(p: Params, shift: Any, factor: Any) -> Params:
+        out = dict(p)
+        out[loc_k] = shift + factor * p[loc_k]
+        out[log_k] = p[log_k] + jnp.log(factor)
+        return out
+
+    def init(p: Params, *, unit_scale: bool) -> Params:
+        del unit_scale  # the flow keeps its own initial width, in either coordinates
+        out = dict(p)
+        out[loc_k] = jnp.zeros_like(p[loc_k])
+        out[log_k] = jnp.full_like(p[log_k], math.log(guide.init_scale))
+        return out
+
+    return Whitener("diag", to_model, init)
+
+
+def _subsampled(guide: Any) -> bool:
+    full = getattr(guide, "_prototype_frame_full_sizes", {})
+    return any(f.size != full.get(n, f.size) for n, f in guide._prototype_frames.items())
+
+
+def whitener_for(guide: Any, flat: FlatLatent | None, *, dense_max: int) -> tuple[Any, str]:
+    """``(Whitener, "")`` for a supported, initialised guide, else ``(None, reason)``."""
+    name = type(guide).__name__
+    if isinstance(guide, AutoLaplace):
+        return None, "AutoLaplace is itself a MAP + curvature method"
+    if isinstance(guide, AutoIsoGaussianMixture):
+        return None, (
+            "isotropic mixture components cannot absorb a non-isotropic whitening, and one MAP "
+            "would collapse the components; use num_starts for multimodal targets"
+        )
+    if flat is None:
+        return None, f"{name} is not a NumPyro autoguide with a flat unconstrained latent"
+    if _subsampled(guide):
+        return None, "the model subsamples a plate (the MAP needs the full data)"
+    prefix = guide.prefix
+    kind = type(guide)
+    if kind is AutoMultivariateNormal:
+        return _global(prefix, f"{prefix}_scale_tril", dense=flat.dim <= dense_max), ""
+    if kind is AutoDiagonalNormal or kind is AutoLowRankMultivariateNormal:
+        return _global(prefix, f"{prefix}_scale", dense=False), ""
+    if kind is AutoNormal:
+        return _auto_normal(guide, flat), ""
+    if isinstance(guide, AutoNormalizingFlow):
+        if guide.flow in ("affine_coupling", "spline"):
+            return _flow(guide), ""
+        return None, (
+            f"a {guide.flow} flow starts with its affine layer, so the whitening cannot be "
+            "absorbed exactly"
+        )
+    return None, (
+        f"{name} has no exact map from whitened to model coordinates (supported: "
+        "AutoNormal, AutoDiagonalNormal, AutoMultivariateNormal, "
+        "AutoLowRankMultivariateNormal, AutoNormalizingFlow with couplings)"
+    )
