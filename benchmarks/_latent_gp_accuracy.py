@@ -1,0 +1,194 @@
+"""Accuracy part of bench_latent_gp.py: every method's q(f) at the sim1 test points.
+
+Each (likelihood, seed, method) result — test-point means and variances of q(f), fit and
+predict seconds, the device — is stored as ``<cache>/<lik>_s<seed>_<method>.npz`` and reused
+when present, so slow methods can be computed on another machine (``--methods`` selects
+them) and merged by copying the files into the cache. The scores are computed from the
+cached predictions against the true f and the dense reference (``_latent_gp_data``).
+
+Methods (names as in the cache):
+
+* ``dense``: exact GP posterior (Gaussian) or optimal dense Gaussian VI (``_latent_gp_dense``);
+* ``sic_rho{ρ}`` / ``diag_rho{ρ}``: ``pa.gp.LatentGP(..., rho=ρ, variational="sic" |
+  "diagonal")`` with its defaults (30 epochs, b = 128, Adam lr 0.01 dropping ×0.1 for the last
+  5 epochs, Laplace init), hyperparameters fixed at the truth;
+* ``svgp_m{m}`` / ``vnngp_k{m}``: the GPyTorch peers (``_gpytorch_peer.py``), m = the
+  authors' ``int(nnz / n)`` of the ρ pattern, plus ``svgp_m500``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _latent_gp_data import LENGTHSCALE, NOISE_VAR, NUGGET, matern32, scores, sim1, vs_reference
+from _latent_gp_dense import dense_reference
+
+HERE = Path(__file__).parent
+TORCH_PY = Path(os.environ.get("TORCH_PYTHON", HERE.parent / ".venv-torch" / "bin" / "python"))
+LIKELIHOODS = ("gaussian", "bernoulli", "poisson")
+RHOS = (1.5, 2.0)
+SVGP_LARGE = 500
+PEER_SCHEDULE = {
+    "svgp": {"epochs": 40, "lr": 0.1, "adam_lr": 0.01, "batch_size": 128},  # lr: NGD
+    "vnngp": {"epochs": 250, "lr": 0.01, "batch_size": 128},
+}
+
+
+def device_label(jax_backend: str | None = None) -> str:
+    cpus = os.cpu_count()
+    return f"{jax_backend or 'cpu'} ({platform.node()[:20]}, {cpus} cpus)"
+
+
+def matched_m(data: dict, rho: float) -> tuple[int, dict]:
+    """The authors' m = int(nnz / n) of the ρ pattern, and the pattern's sizes."""
+    from probapprox.ordering import build_pattern  # noqa: PLC0415
+
+    p = build_pattern(data["X"], lengthscale=LENGTHSCALE, rho=rho)
+    sizes = {
+        "mean_neighbors": p.mean_neighbors,
+        "max_neighbors": p.max_neighbors,
+        "mean_ancestors": p.mean_ancestors,
+        "max_ancestors": p.max_ancestors,
+    }
+    return int(p.nnz / p.n), sizes
+
+
+def method_names(data: dict) -> tuple[list[str], dict]:
+    ms = {rho: matched_m(data, rho) for rho in RHOS}
+    names = ["dense"]
+    names += [f"{v}_rho{rho}" for rho in RHOS for v in ("sic", "diag")]
+    peer_m = sorted({m for m, _ in ms.values()})
+    names += [f"svgp_m{m}" for m in [*peer_m, SVGP_LARGE]] + [f"vnngp_k{m}" for m in peer_m]
+    return names, {str(rho): {"m": m, **s} for rho, (m, s) in ms.items()}
+
+
+def _save(path: Path, mean, var, meta: dict) -> None:
+    np.savez(path, mean=np.asarray(mean), var=np.asarray(var), meta=json.dumps(meta))
+
+
+def run_dense(data: dict, lik: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    K = matern32(data["X"], data["X"]) + NUGGET * np.eye(len(data["X"]))
+    ks = matern32(data["X"], data["X_test"])
+    kd = np.full(len(data["X_test"]), 1.0 + NUGGET)
+    ref = dense_reference(lik, K, data["y"], ks, kd, noise_var=NOISE_VAR)
+    info = ref["info"]
+    return ref["mean_test"], ref["var_test"], {"fit_s": info.pop("seconds"), **info}
+
+
+def run_ours(data: dict, lik: str, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    import jax  # noqa: PLC0415
+
+    import probapprox as pa  # noqa: PLC0415
+
+    variational, rho = name.split("_rho")
+    likelihood = pa.gp.Gaussian(NOISE_VAR) if lik == "gaussian" else lik
+    gp = pa.gp.LatentGP(
+        pa.gp.Matern32(LENGTHSCALE, 1.0),
+        likelihood,
+        rho=float(rho),
+        nugget=NUGGET,
+        variational="sic" if variational == "sic" else "diagonal",
+    )
+    t0 = time.perf_counter()
+    gp.fit(data["X"], data["y"], learn_hyperparameters=False)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # small prediction batches: predict_f's dense blocks are (batch, w, w), w = the union of
+    # the conditioning points' ancestor sets (thousands at d = 5, ρ = 2)
+    mean, var = gp.predict_f(data["X_test"], batch_size=32)
+    meta = {
+        "fit_s": fit_s,
+        "predict_s": time.perf_counter() - t0,
+        "device": device_label(jax.default_backend()),
+        "epochs": 30,
+        "final_loss": float(gp.fitted_["history"][-1]),
+        "newton_steps": [int(s) for s in gp.fitted_["newton_steps"]],
+        "num_skipped": int(gp.fitted_["num_skipped"]),
+    }
+    return mean, var, meta
+
+
+def run_peers(data: dict, lik: str, names: list[str], seed: int, threads: int) -> dict:
+    """Run the GPyTorch peers ``names`` in one subprocess; returns {name: (mean, var, meta)}."""
+    runs = []
+    for name in names:
+        method, m = name.split("_")
+        runs.append({"method": method, "m": int(m[1:]), "seed": seed, "threads": threads,
+                     **PEER_SCHEDULE[method]})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, cfg, out = (str(Path(tmp) / f) for f in ("in.npz", "runs.json", "out.npz"))
+        np.savez(inp, X=data["X"], y=data["y"], X_test=data["X_test"], lengthscale=LENGTHSCALE,
+                 variance=1.0, nugget=NUGGET, noise_var=NOISE_VAR, likelihood=lik)  # fmt: skip
+        Path(cfg).write_text(json.dumps(runs))
+        subprocess.run([str(TORCH_PY), str(HERE / "_gpytorch_peer.py"), inp, cfg, out], check=True)
+        res = np.load(out)
+        meta = json.loads(str(res["meta"]))
+    result = {}
+    for i, (name, run) in enumerate(zip(names, meta["runs"], strict=True)):
+        run |= {"device": device_label(), "versions": meta["versions"]}
+        result[name] = (res[f"{i}_mean"], res[f"{i}_var"], run)
+    return result
+
+
+def tasks(lik: str, seed: int, cache: Path, selected) -> list[tuple[str, int, str]]:
+    """The selected (lik, seed, method) results not in the cache yet."""
+    data = sim1(lik, seed)
+    names, sizes = method_names(data)
+    (cache / f"{lik}_s{seed}_sizes.json").write_text(json.dumps(sizes))
+    todo = [n for n in names if selected(n) and not (cache / f"{lik}_s{seed}_{n}.npz").exists()]
+    if any(n.startswith(("svgp", "vnngp")) for n in todo) and not TORCH_PY.exists():
+        print(f"  gpytorch peers skipped: {TORCH_PY} not found")
+        todo = [n for n in todo if not n.startswith(("svgp", "vnngp"))]
+    return [(lik, seed, n) for n in todo]
+
+
+def run_task(lik: str, seed: int, name: str, cache: Path, *, threads: int = 1) -> None:
+    """Compute one method on one data set and store it in the cache."""
+    data = sim1(lik, seed)
+    print(f"  {lik} seed {seed}: {name}", flush=True)
+    if name.startswith(("svgp", "vnngp")):
+        ((mean, var, meta),) = run_peers(data, lik, [name], seed, threads).values()
+    elif name == "dense":
+        mean, var, meta = run_dense(data, lik)
+    else:
+        mean, var, meta = run_ours(data, lik, name)
+    meta.setdefault("device", device_label())
+    _save(cache / f"{lik}_s{seed}_{name}.npz", mean, var, meta)
+
+
+def _role(name: str, sizes: dict) -> str:
+    """``svgp_m21`` -> ``svgp_m(rho2.0)`` when 21 is that seed's matched m (m varies by seed)."""
+    if not name.startswith(("svgp", "vnngp")) or name == f"svgp_m{SVGP_LARGE}":
+        return name
+    head, m = name.split("_")
+    rho = next((r for r, v in sizes.items() if v["m"] == int(m[1:])), None)
+    return name if rho is None else f"{head}_{m[0]}(rho{rho})"
+
+
+def collect(lik: str, seed: int, cache: Path) -> list[dict]:
+    """Score every cached method of (lik, seed) against the truth and the dense reference."""
+    data = sim1(lik, seed)
+    ref_path = cache / f"{lik}_s{seed}_dense.npz"
+    ref = np.load(ref_path) if ref_path.exists() else None
+    sizes_path = cache / f"{lik}_s{seed}_sizes.json"
+    sizes = json.loads(sizes_path.read_text()) if sizes_path.exists() else {}
+    rows = []
+    for path in sorted(cache.glob(f"{lik}_s{seed}_*.npz")):
+        name = path.stem.split(f"_s{seed}_", 1)[1]
+        res = np.load(path)
+        meta = json.loads(str(res["meta"]))
+        row = {"likelihood": lik, "seed": seed, "method": _role(name, sizes), "name": name}
+        row |= scores(res["mean"], res["var"], data["f_test"])
+        if ref is not None:
+            row |= vs_reference(res["mean"], res["var"], ref["mean"], ref["var"])
+        row |= {k: meta.get(k) for k in ("fit_s", "predict_s", "device")}
+        row["meta"] = meta
+        rows.append(row)
+    return rows
