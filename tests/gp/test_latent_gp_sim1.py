@@ -22,13 +22,19 @@ def sim1():
     f_train = f[:N_TRAIN]
     ys = {
         "gaussian": f_train + 0.1 * rng.standard_normal(N_TRAIN),
+        "gaussian_noisy": f_train + 0.5 * rng.standard_normal(N_TRAIN),
         "bernoulli": (rng.random(N_TRAIN) < 1 / (1 + np.exp(-f_train))).astype(float),
         "poisson": rng.poisson(np.exp(f_train)),
     }
     return kernel, x[:N_TRAIN], x[N_TRAIN:], f[N_TRAIN:], ys
 
 
-LIKELIHOODS = {"gaussian": pa.gp.Gaussian(0.01), "bernoulli": "bernoulli", "poisson": "poisson"}
+LIKELIHOODS = {
+    "gaussian": pa.gp.Gaussian(0.01),
+    "gaussian_noisy": pa.gp.Gaussian(0.25),
+    "bernoulli": "bernoulli",
+    "poisson": "poisson",
+}
 
 
 @pytest.mark.parametrize("name", list(LIKELIHOODS))
@@ -44,12 +50,19 @@ def test_sic_beats_mean_field_at_the_test_points(sim1, name):
         scores[variational] = (rmse, nll, gp.elbo())
     sic, diag = scores["sic"], scores["diagonal"]
     assert sic[2] > diag[2]  # a higher ELBO
-    if name == "gaussian":
+    if name.startswith("gaussian"):
         # Both means are the exact posterior mean under the Vecchia prior (the Laplace start is
-        # exact and the mean-field optimum keeps the mean of a Gaussian target), and with noise
-        # variance 0.01 the test variances are dominated by the kriging term d: a tie.
+        # exact and the mean-field optimum keeps the mean of a Gaussian target), so the RMSEs
+        # tie whatever the noise; no correct method can beat it.
         assert sic[0] <= diag[0] * (1 + 2e-3)
-        assert sic[1] <= diag[1] + 2e-3
+        if name == "gaussian":
+            # noise variance 0.01 (the paper's): the posterior is nearly diagonal and the test
+            # variances are dominated by the kriging term d, so the NLLs tie as well
+            assert sic[1] <= diag[1] + 2e-3
+        else:
+            # noise variance 0.25: posterior correlations matter and mean-field's too-narrow
+            # marginals cost it test NLL
+            assert sic[1] < diag[1] - 0.01
     else:
         assert sic[0] < diag[0]  # a lower RMSE of the mean against the true f
         assert sic[1] < diag[1]  # a lower test NLL of f
