@@ -58,15 +58,15 @@ def _local_derivatives(lik: Any, y: jax.Array, f: jax.Array) -> tuple[jax.Array,
     return g, w
 
 
-def _corrected(
-    u_vals: jax.Array, idx: jax.Array, w: jax.Array, *, diagonal: bool
-) -> jax.Array:
+def _corrected(u_vals: jax.Array, idx: jax.Array, w: jax.Array, *, diagonal: bool) -> jax.Array:
     """Values of Ṽ (module docstring), or the mean-field diagonal in the last slot."""
     m = idx.shape[1]
     if diagonal:
         rows = jnp.where(idx >= 0, idx, 0)
-        prec_diag = jnp.zeros(idx.shape[0], u_vals.dtype).at[rows].add(
-            jnp.where(idx >= 0, u_vals, 0.0) ** 2
+        prec_diag = (
+            jnp.zeros(idx.shape[0], u_vals.dtype)
+            .at[rows]
+            .add(jnp.where(idx >= 0, u_vals, 0.0) ** 2)
         )
         return jnp.zeros_like(u_vals).at[:, -1].set(jnp.sqrt(prec_diag + w))
     u_jj = u_vals[:, -1]
@@ -131,19 +131,23 @@ def laplace_init(
 
     """
     n = idx.shape[0]
-    prior_prec = lambda x: _matvec(u_vals, idx, _rmatvec(u_vals, idx, x))  # noqa: E731
-    psi = lambda f: jnp.sum(lik.log_prob(y, f)) - 0.5 * jnp.sum(  # noqa: E731
-        _rmatvec(u_vals, idx, f - mu) ** 2
-    )
+
+    def prior_prec(x: jax.Array) -> jax.Array:
+        return _matvec(u_vals, idx, _rmatvec(u_vals, idx, x))
+
+    def psi(f: jax.Array) -> jax.Array:
+        return jnp.sum(lik.log_prob(y, f)) - 0.5 * jnp.sum(_rmatvec(u_vals, idx, f - mu) ** 2)
+
     tol = 0.01 * jnp.sqrt(n)
 
     def newton(c: tuple) -> tuple:
         f, _, k, ok = c
         g, w = _local_derivatives(lik, y, f)
         vt = _corrected(u_vals, idx, w, diagonal=False)
-        precond = lambda r: _sweep(  # noqa: E731
-            vt, idx, _sweep(vt, idx, r, transpose=False), transpose=True
-        )
+
+        def precond(r: jax.Array) -> jax.Array:
+            return _sweep(vt, idx, _sweep(vt, idx, r, transpose=False), transpose=True)
+
         step, cg_ok = _pcg(lambda x: prior_prec(x) + w * x, precond, g - prior_prec(f - mu))
         base = psi(f)
 

@@ -153,8 +153,10 @@ class LatentGP:
         seed = check_int(f"{_OWNER}.fit", "seed", seed, minimum=0)
         if stages is None:
             first = -(-num_epochs // 6)
-            stages = (first, num_epochs - first) if learn_hyperparameters and num_epochs > 1 else (
-                num_epochs,
+            stages = (
+                (first, num_epochs - first)
+                if learn_hyperparameters and num_epochs > 1
+                else (num_epochs,)
             )
         stages = tuple(check_int(f"{_OWNER}.fit", "stages", s, minimum=0) for s in stages)
         self.fitted_ = fit_stages(
@@ -271,4 +273,3 @@ class LatentGP:
             f"LatentGP({self.kernel!r}, {self.likelihood!r}, {pat}, "
             f"variational={self.variational!r}, fitted={self.fitted_ is not None})"
         )
-

@@ -64,9 +64,9 @@ def test_gradient_through_gathered_rows_equals_the_global_gradient():
     g_global = jax.grad(lambda p: total(_global(p, COLS)))(PARAMS)
     rs = touched_rows(ANC, COLS)
     u = columns_for(KERNEL, XO, IDX, 1e-4, COLS)
-    g_local = jax.grad(
-        lambda loc: total(local_column_terms(loc, rs, IDX, ANC, COLS, u, MU, 1e-4))
-    )(gather_rows(PARAMS, rs.rows))
+    g_local = jax.grad(lambda loc: total(local_column_terms(loc, rs, IDX, ANC, COLS, u, MU, 1e-4)))(
+        gather_rows(PARAMS, rs.rows)
+    )
     for gg, gl in zip(g_global, g_local, strict=True):
         scattered = jnp.zeros_like(gg).at[rs.rows].add(gl, mode="drop")
         np.testing.assert_allclose(scattered, gg, rtol=1e-10, atol=1e-12)
