@@ -10,9 +10,12 @@ returned probabilities (so both libraries share one metric code path).
 Protocol (matches the JAX side): one untimed-for-the-median first call, then the median of
 ``repeats`` calls. ``torch.set_num_threads(threads)``.
 
+Monte Carlo spread: with ``spread`` = R > 1, ``glm/mc`` (and ``nn/mc`` where a configuration
+sets ``nn_spread``) are run for R − 1 further seeds, returned as ``spread_probs``.
+
 Usage: ``python _laplace_torch_peer.py DATA.npz CONFIG.json OUT.json`` (config keys:
-``configs`` [{subset, structure, prior, eval_deltas}], ``repeats``, ``mc_samples``,
-``threads``, ``seed``, ``batch_size``).
+``configs`` [{subset, structure, prior, eval_deltas, nn_spread}], ``repeats``,
+``mc_samples``, ``threads``, ``seed``, ``batch_size``, ``spread``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 # glm link approximations of laplace-torch (plus pred_type="nn" with "mc")
 GLM_LINKS = ("probit", "bridge", "bridge_norm", "mc")
+SPREAD_SEED0 = 1000  # seeds of the extra Monte Carlo runs: seed + SPREAD_SEED0 + i
 
 
 def build_model(data: np.lib.npyio.NpzFile) -> torch.nn.Module:
@@ -98,6 +102,12 @@ def lml(la, delta=None) -> float:
         return out
 
 
+def _seeded(fn, kw, i: int) -> list:
+    """``fn()`` after ``torch.manual_seed(seed + SPREAD_SEED0 + i)``, as nested lists."""
+    torch.manual_seed(kw["seed"] + SPREAD_SEED0 + i)
+    return fn().detach().numpy().tolist()
+
+
 def glm_predictives(la, xs, reps, kw) -> dict:
     """Time the logit moments once, then each link on those moments (predict = sum)."""
     test, mfirst, mmed = timed(lambda: la._glm_predictive_distribution(xs["test"]), reps)
@@ -122,6 +132,12 @@ def glm_predictives(la, xs, reps, kw) -> dict:
             else:
                 p = call()
             res["probs"][name] = p.detach().numpy().tolist()
+            if link == "mc":  # further seeds: the Monte Carlo spread of one run
+                res.setdefault("spread_probs", {})[name] = [
+                    _seeded(lambda x=xs[name]: la(x, pred_type="glm", link_approx="mc",
+                                                  n_samples=kw["mc_samples"]), kw, i)
+                    for i in range(1, kw.get("spread", 1))
+                ]  # fmt: skip
             del la._glm_predictive_distribution  # back to the class method
         out[f"glm/{link}"] = res
     mom = {
@@ -155,6 +171,15 @@ def run_config(model, cfg, loaders, xs, kw) -> dict:
         "predict_first_s": nfirst, "predict_s": nmed,
         "probs": {"test": probs.numpy().tolist(), "shift": nn(xs["shift"]).numpy().tolist()},
     }  # fmt: skip
+    if cfg.get("nn_spread"):
+        out["predictives"]["nn/mc"]["spread_probs"] = {
+            name: [
+                _seeded(lambda x=x: la(x, pred_type="nn", link_approx="mc",
+                                       n_samples=kw["mc_samples"]), kw, i)
+                for i in range(1, kw.get("spread", 1))
+            ]
+            for name, x in xs.items()
+        }  # fmt: skip
     return out
 
 

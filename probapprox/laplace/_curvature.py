@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from probapprox.laplace._likelihood import hessian_sqrt, nll, residual
-from probapprox.laplace._model import FlatModel, batch_indices
+from probapprox.laplace._model import FlatModel, LastLayerLogits, batch_indices
 
 __all__ = ["CURVATURES", "map_summary", "dense_curvature", "curvature_matvec"]
 
@@ -106,6 +106,8 @@ class _Dense:
                 return jax.jvp(lambda t: jax.grad(loss)(t, xb, yb, m), (th,), (e,))[1][i]
 
             return jax.lax.map(hvp_entry, jnp.arange(p), batch_size=min(p, 64))
+        if isinstance(f, LastLayerLogits):
+            return self.last_layer(th, xb, yb, m)
         jac = _per_example_jacobian(f, th, xb)  # (B, C, P)
         z = f(th, xb)
         if self.curvature == "ggn":
@@ -114,6 +116,29 @@ class _Dense:
         else:
             rows = jnp.einsum("bc,bcp->bp", residual(lik, z, yb) * m[:, None], jac)
         return jnp.sum(rows**2, axis=0) if self.diag else rows.T @ rows
+
+    def last_layer(self, th: Array, xb: Array, yb: Array, m: Array) -> Array:
+        r"""Last-layer curvature as a sum of Kronecker products (no Jacobian formed).
+
+        :math:`J_n = \tilde\phi_n^\top \otimes I`, so :math:`G = \sum_n
+        \tilde\phi_n\tilde\phi_n^\top \otimes \Lambda_n` (``ef``: :math:`r_n r_n^\top`):
+        :math:`O(H^2C^2)` per example instead of the :math:`O(CP^2) = O(H^2C^3)` of
+        :math:`(VJ)^\top(VJ)`; the row-major ``vec`` of :math:`[W; b^\top]` puts
+        :math:`(h, c)` at :math:`hC + c`.
+        """
+        z = self.f(th, xb)
+        phi = jnp.concatenate([xb, jnp.ones((xb.shape[0], 1), xb.dtype)], axis=1)
+        if self.curvature == "ggn":
+            v = hessian_sqrt(self.likelihood, z)
+            lam = jnp.einsum("bkc,bkd->bcd", v, v)
+        else:
+            r = residual(self.likelihood, z, yb)
+            lam = r[:, :, None] * r[:, None, :]
+        lam = lam * m[:, None, None]
+        if self.diag:
+            return jnp.einsum("bh,bc->hc", phi**2, jnp.diagonal(lam, axis1=1, axis2=2)).ravel()
+        p = th.shape[0]
+        return jnp.einsum("bh,bg,bcd->hcgd", phi, phi, lam).reshape(p, p)
 
     def __call__(self, th: Array, xb: Array, yb: Array, m: Array) -> tuple[Array, Array, Array]:
         z = self.f(th, xb)

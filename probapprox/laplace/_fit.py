@@ -18,7 +18,7 @@ from probapprox.laplace._curvature import (
     dense_curvature,
     map_summary,
 )
-from probapprox.laplace._kron import last_layer_kron
+from probapprox.laplace._kron import BIAS_MODES, last_layer_kron
 from probapprox.laplace._kron_mlp import mlp_kron
 from probapprox.laplace._laplace import Laplace, prior_vector
 from probapprox.laplace._likelihood import LIKELIHOODS
@@ -70,9 +70,14 @@ def _matrix_free(
         return lr, n
     if kw["activation"] is None:
         z = jax.jit(model.f)(model.theta, model.inputs)
-        kron = last_layer_kron(z, model.inputs, y, likelihood=likelihood, curvature=curvature)
+        kron = last_layer_kron(
+            z, model.inputs, y, likelihood=likelihood, curvature=curvature, bias=kw["kron_bias"]
+        )
     else:
-        kron = mlp_kron(model, y, likelihood, curvature, kw["activation"], batch_size=bs)
+        kron = mlp_kron(
+            model, y, likelihood, curvature, kw["activation"], batch_size=bs,
+            bias=kw["kron_bias"],
+        )  # fmt: skip
     _check_finite(*[x for blk in kron.blocks for x in (blk.a, blk.b)])
     return kron, 0
 
@@ -126,6 +131,7 @@ def fit_laplace(
     batch_size: int = 128,
     dtype: Any = None,
     key: Array | None = None,
+    kron_bias: str = "joint",
 ) -> Laplace:
     r"""Laplace approximation :math:`\mathcal N(\theta_*, (G + D)^{-1})` around a MAP.
 
@@ -153,6 +159,10 @@ def fit_laplace(
         batch_size: Examples per curvature batch (memory ``batch_size * C * P``).
         dtype: Cast parameters and floating inputs to this dtype (e.g. ``jnp.float64``).
         key: PRNG key for the randomised low-rank eigensolver (default ``PRNGKey(0)``).
+        kron_bias: ``"joint"`` (KFAC in homogeneous coordinates: one factor for
+            :math:`[W; b^\top]`, Martens & Grosse 2015) or ``"separate"`` (weight block
+            :math:`A_W \otimes B` and an exact bias block :math:`N B`, as laplace-torch's
+            KFAC backends do); ``kron`` only.
 
     Returns:
         An immutable :class:`Laplace`.
@@ -171,6 +181,7 @@ def fit_laplace(
     check_choice(_OWNER, "curvature", curvature, CURVATURES)
     check_choice(_OWNER, "structure", structure, STRUCTURES)
     check_choice(_OWNER, "subset", subset, SUBSETS)
+    check_choice(_OWNER, "kron_bias", kron_bias, BIAS_MODES)
     batch_size = check_int(_OWNER, "batch_size", batch_size)
     if structure == "kron" and curvature == "hessian":
         raise ValueError(
@@ -199,7 +210,7 @@ def fit_laplace(
         )
     curv, num_clipped, nll_map = _structure(
         model, y, likelihood, curvature, structure, batch_size=batch_size, rank=rank, key=key,
-        activation=activation,
+        activation=activation, kron_bias=kron_bias,
     )  # fmt: skip
     if num_clipped:
         warnings.warn(

@@ -12,7 +12,11 @@ KFAC replaces the sum of products by a product of sums,
     G \approx A \otimes B, \qquad A = \sum_n \tilde a_n \tilde a_n^\top, \qquad
     B = \frac1N \sum_n J_{s,n}^\top \Lambda_n J_{s,n},
 
-which is exact for :math:`N = 1`. For the last layer :math:`J_s = I` and :math:`B` is the mean
+which is exact for :math:`N = 1`. ``bias="separate"`` zeroes the weight–bias entries of
+:math:`A` (:math:`A = \operatorname{blockdiag}(\sum_n a_n a_n^\top, N)`), i.e. separate blocks
+:math:`A_W \otimes B` for the weights and the exact :math:`N B` for the bias (the convention of
+laplace-torch's KFAC backends); the default ``"joint"`` keeps Martens & Grosse's homogeneous
+coordinates. For the last layer :math:`J_s = I` and :math:`B` is the mean
 softmax Hessian (or, for ``ef``, the mean outer product of logit gradients). With
 :math:`A = Q_a \operatorname{diag}(a) Q_a^\top`, :math:`B = Q_b \operatorname{diag}(b) Q_b^\top`,
 
@@ -30,7 +34,7 @@ for Neural Networks", ICLR.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +42,7 @@ import numpy as np
 from jax import Array
 from jax.scipy.linalg import block_diag
 
-__all__ = ["Kron", "KronBlock", "kron_block"]
+__all__ = ["BIAS_MODES", "Kron", "KronBlock", "kron_block"]
 
 
 class KronBlock(NamedTuple):
@@ -50,8 +54,19 @@ class KronBlock(NamedTuple):
     b: Array
 
 
-def kron_block(a_mat: Array, b_mat: Array) -> KronBlock:
-    """Eigendecompose symmetric PSD factors, clipping rounding negatives at 0."""
+BIAS_MODES = ("joint", "separate")
+
+
+def kron_block(a_mat: Array, b_mat: Array, *, separate_bias: bool = False) -> KronBlock:
+    """Eigendecompose symmetric PSD factors, clipping rounding negatives at 0.
+
+    With ``separate_bias`` the last row and column of ``a_mat`` (the bias input 1) are zeroed
+    off the diagonal first.
+    """
+    if separate_bias:
+        d = a_mat.shape[0] - 1
+        keep = jnp.ones_like(a_mat).at[d, :d].set(0.0).at[:d, d].set(0.0)
+        a_mat = a_mat * keep
     a, qa = jnp.linalg.eigh(0.5 * (a_mat + a_mat.T))
     b, qb = jnp.linalg.eigh(0.5 * (b_mat + b_mat.T))
     return KronBlock(qa, jnp.maximum(a, 0.0), qb, jnp.maximum(b, 0.0))
@@ -101,17 +116,25 @@ class KronFactor(NamedTuple):
         s = self.sqrt_apply(jnp.eye(_starts(self.blocks)[-1], dtype=self.blocks[0].qa.dtype))
         return s @ s.T
 
-    def last_layer_logit_cov(self, phi_tilde: Array) -> Array:
-        r"""Closed-form last-layer :math:`J\Sigma J^\top`, :math:`J = \tilde\phi^\top \otimes I`.
+    def logit_cov(self, jac: Any) -> Array:
+        r"""Closed-form :math:`J\Sigma J^\top` per example from the layers' Kronecker pieces.
 
-        :math:`J\Sigma J^\top = Q_b \operatorname{diag}(w) Q_b^\top` with
-        :math:`w_j = \sum_i (Q_a^\top\tilde\phi)_i^2 / (a_i b_j + \delta)`; ``phi_tilde`` is
-        ``(N, H+1)`` and the result ``(N, C, C)``.
+        For layer :math:`l`, :math:`J_l = \tilde a^\top \otimes J_s`, so with
+        :math:`u = Q_a^\top\tilde a` and :math:`V = J_s Q_b`,
+        :math:`J_l\Sigma_l J_l^\top = V\operatorname{diag}(w)V^\top`,
+        :math:`w_j = \sum_i u_i^2/(a_i b_j + \delta_l)`: :math:`O(d_{in}^2 + d_{in}d_{out}
+        + C d_{out}^2)` per example and layer, without forming :math:`J`. ``(B, C, C)``.
         """
-        blk, d = self.blocks[-1], self.deltas[-1]
-        u2 = (phi_tilde @ blk.qa) ** 2
-        w = u2 @ (1.0 / (jnp.outer(blk.a, blk.b) + d))
-        return jnp.einsum("ij,nj,kj->nik", blk.qb, w, blk.qb)
+        ins, jacs = jac.layers()
+        cov = 0.0
+        for blk, d, a_t, j_s in zip(self.blocks, self.deltas, ins, jacs, strict=True):
+            w = (a_t @ blk.qa) ** 2 @ (1.0 / (jnp.outer(blk.a, blk.b) + d))
+            if j_s is None:  # the last layer: J_s = I
+                cov = cov + jnp.einsum("cj,bj,dj->bcd", blk.qb, w, blk.qb)
+            else:
+                v = j_s @ blk.qb
+                cov = cov + jnp.einsum("bcj,bj,bdj->bcd", v, w, v)
+        return cov
 
 
 class Kron(NamedTuple):
@@ -137,13 +160,33 @@ class Kron(NamedTuple):
         ]
         return block_diag(*mats) + jnp.diag(dvec)
 
-    def factor(self, dvec: Array) -> KronFactor:
+    def factor(self, dvec: Array, *, scalar: bool = False) -> KronFactor:  # noqa: ARG002
         """The factor :class:`KronFactor` (prior precision constant within each block)."""
         return KronFactor(self.blocks, self._deltas(dvec))
 
+    def grid_var(self, jac: Any, grid: Array) -> Array:
+        r"""Logit variances for every :math:`\delta_k`, ``(K, B, C)``.
 
-@functools.partial(jax.jit, static_argnames=("likelihood", "curvature"))
-def last_layer_kron(z: Array, phi: Array, y: Array, likelihood: str, curvature: str) -> Kron:
+        :math:`\operatorname{Var} z_c = \sum_l \sum_j V_{l,cj}^2 \sum_i u_{l,i}^2 /
+        (a_{l,i} b_{l,j} + \delta_k)` (see :meth:`KronFactor.logit_cov`); the eigenpairs of
+        the factors are computed once, at the fit.
+        """
+        ins, jacs = jac.layers()
+        var = 0.0
+        for blk, a_t, j_s in zip(self.blocks, ins, jacs, strict=True):
+            r = 1.0 / (jnp.outer(blk.a, blk.b)[None] + grid[:, None, None])
+            w = jnp.einsum("bi,kij->kbj", (a_t @ blk.qa) ** 2, r)
+            if j_s is None:  # the last layer: J_s = I
+                var = var + jnp.einsum("cj,kbj->kbc", blk.qb**2, w)
+            else:
+                var = var + jnp.einsum("bcj,kbj->kbc", (j_s @ blk.qb) ** 2, w)
+        return var
+
+
+@functools.partial(jax.jit, static_argnames=("likelihood", "curvature", "bias"))
+def last_layer_kron(
+    z: Array, phi: Array, y: Array, likelihood: str, curvature: str, bias: str = "joint"
+) -> Kron:
     r"""KFAC of the last layer from its logits ``z`` ``(N, C)`` and features ``phi`` ``(N, H)``.
 
     :math:`A = \sum_n \tilde\phi_n\tilde\phi_n^\top` and :math:`B = \frac1N\sum_n \Lambda_n`
@@ -158,4 +201,5 @@ def last_layer_kron(z: Array, phi: Array, y: Array, likelihood: str, curvature: 
     else:
         r = residual(likelihood, z, y)
         b_mat = r.T @ r
-    return Kron((kron_block(phi_t.T @ phi_t, b_mat / z.shape[0]),))
+    sep = bias == "separate"
+    return Kron((kron_block(phi_t.T @ phi_t, b_mat / z.shape[0], separate_bias=sep),))

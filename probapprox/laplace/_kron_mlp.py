@@ -14,6 +14,7 @@ added to :math:`s_l`. Reference: Martens & Grosse (2015); Botev, Ritter & Barber
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -25,7 +26,7 @@ from probapprox.laplace._kron import Kron, kron_block
 from probapprox.laplace._likelihood import hessian_sqrt, residual
 from probapprox.laplace._model import FlatModel, Unravel
 
-__all__ = ["mlp_kron"]
+__all__ = ["layer_terms", "mlp_kron"]
 
 
 def _forward(params: list, x: Array, eps: list, activation: Callable) -> tuple[Array, list]:
@@ -38,6 +39,25 @@ def _forward(params: list, x: Array, eps: list, activation: Callable) -> tuple[A
     return h, inputs
 
 
+def layer_terms(params: list, xb: Array, activation: Callable) -> tuple[Array, list, list]:
+    r"""Per-example logits, augmented layer inputs and pre-activation Jacobians of a batch.
+
+    Returns:
+        ``z`` ``(B, C)``; ``ins``: per layer :math:`\tilde a_{l-1}` ``(B, d_{l-1} + 1)``;
+        ``jacs``: per layer :math:`J_{s_l} = \partial z/\partial s_l` ``(B, C, d_l)`` (one
+        reverse pass per logit and example; the last one is the identity).
+
+    """
+    eps = [jnp.zeros_like(layer["b"]) for layer in params]
+
+    def one(x: Array) -> tuple:
+        z, ins = _forward(params, x, eps, activation)
+        jacs = jax.jacrev(lambda e: _forward(params, x, e, activation)[0])(eps)
+        return z, ins, jacs
+
+    return jax.vmap(one)(xb)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Body:
     unravel: Unravel
@@ -46,15 +66,7 @@ class _Body:
     curvature: str
 
     def __call__(self, th: Array, xb: Array, yb: Array, m: Array) -> tuple:
-        params = self.unravel(th)
-        eps = [jnp.zeros_like(layer["b"]) for layer in params]
-
-        def one(x: Array) -> tuple:
-            z, ins = _forward(params, x, eps, self.activation)
-            jacs = jax.jacrev(lambda e: _forward(params, x, e, self.activation)[0])(eps)
-            return z, ins, jacs
-
-        z, ins, jacs = jax.vmap(one)(xb)
+        z, ins, jacs = layer_terms(self.unravel(th), xb, self.activation)
         if self.curvature == "ggn":
             v = hessian_sqrt(self.likelihood, z)
             rows = [jnp.einsum("bkc,bch->bkh", v, j) * m[:, None, None] for j in jacs]
@@ -69,9 +81,12 @@ class _Body:
 
 def mlp_kron(
     model: FlatModel, y: Array, likelihood: str, curvature: str, activation: Callable, *,
-    batch_size: int,
+    batch_size: int, bias: str = "joint",
 ) -> Kron:  # fmt: skip
-    """Block-diagonal KFAC over the layers of a dense network (one block per layer)."""
+    """Block-diagonal KFAC over the layers of a dense network (one block per layer).
+
+    ``bias="separate"``: separate weight and bias blocks (see :mod:`probapprox.laplace._kron`).
+    """
     params = model.unravel(model.theta)
     dt = model.theta.dtype
     init = (
@@ -81,4 +96,15 @@ def mlp_kron(
     body = _Body(model.unravel, activation, likelihood, curvature)
     a_sums, b_sums = _scan(model, y, batch_size, body, init)
     n = y.shape[0]
-    return Kron(tuple(kron_block(a, b / n) for a, b in zip(a_sums, b_sums, strict=True)))
+    return _blocks(a_sums, b_sums, n, separate_bias=bias == "separate")
+
+
+@functools.partial(jax.jit, static_argnames=("separate_bias",))
+def _blocks(a_sums: tuple, b_sums: tuple, n: Array, *, separate_bias: bool) -> Kron:
+    """All layers' factor eigendecompositions in one compiled program."""
+    return Kron(
+        tuple(
+            kron_block(a, b / n, separate_bias=separate_bias)
+            for a, b in zip(a_sums, b_sums, strict=True)
+        )
+    )

@@ -13,34 +13,46 @@ import numpy as np
 from jax import Array
 
 from probapprox._checks import check_choice, check_int
+from probapprox._random import standard_normal
+from probapprox.laplace._jacobians import Jacobians
 from probapprox.laplace._marglik import log_marglik, maximise
 from probapprox.laplace._model import FlatModel, batch_indices, check_data
-from probapprox.laplace._tuning import grid_search, mean_field_nll
+from probapprox.laplace._tuning import grid_nll
 
 __all__ = ["Laplace", "prior_vector"]
 
 # Jitted at module level over pytree arguments, so one compile serves every fit of a shape.
-_factorize = jax.jit(lambda curv, dvec: curv.factor(dvec))
+_factorize = jax.jit(lambda curv, dvec, scalar: curv.factor(dvec, scalar=scalar), static_argnums=2)
 _covariance = jax.jit(lambda factor: factor.covariance())
 _precision = jax.jit(lambda curv, dvec: curv.precision(dvec))
 _log_marglik = jax.jit(log_marglik, static_argnames=("scalar",))
-_draw = jax.jit(lambda factor, theta, z: theta[None, :] + factor.sqrt_apply(z).T)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _draw(factor: Any, theta: Array, key: Array, n: int) -> Array:
+    r"""``n`` rows :math:`\theta_* + S z`, :math:`z \sim \mathcal N(0, I)` (Box–Muller)."""
+    z = standard_normal(key, (theta.shape[0], n), theta.dtype)
+    return theta[None, :] + factor.sqrt_apply(z).T
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
-def _logit_cov(f: Callable, theta: Array, inputs: Array, idx: Array, factor: Any) -> Array:
-    r"""Per-example :math:`(S^\top J^\top)^\top (S^\top J^\top)` over batches ``idx``."""
+def _logit_moments(
+    f: Callable, theta: Array, inputs: Array, idx: Array, factor: Any
+) -> tuple[Array, Array]:
+    r"""Per-example logits and :math:`J\Sigma J^\top` (``factor.logit_cov``) over batches."""
 
-    def f1(th: Array, x: Array) -> Array:
-        return f(th, x[None])[0]
+    def one(i: Array) -> tuple[Array, Array]:
+        xb = inputs[i]
+        return f(theta, xb), factor.logit_cov(Jacobians(f, theta, xb))
 
-    def cov_batch(i: Array) -> Array:
-        jac = jax.vmap(jax.jacrev(f1), (None, 0))(theta, inputs[i])  # (B, C, P)
-        b, c, p = jac.shape
-        st = factor.sqrt_t_apply(jac.reshape(b * c, p).T).T.reshape(b, c, p)
-        return jnp.einsum("bcp,bdp->bcd", st, st)
+    return jax.lax.map(one, idx)
 
-    return jax.lax.map(cov_batch, idx)
+
+def _check_grid(owner: str, grid: Any, dtype: Any) -> Array:
+    grid = jnp.asarray(grid, dtype)
+    if grid.ndim != 1 or grid.shape[0] == 0 or not bool(jnp.all(grid > 0)):
+        raise ValueError(f"{owner}(grid=...) must be a 1-D array of positive values.")
+    return grid
 
 
 def prior_vector(owner: str, value: Any, num_groups: int, dtype: Any) -> Array:
@@ -86,7 +98,10 @@ class Laplace:
 
     @functools.cached_property
     def _factor(self) -> Any:
-        return _factorize(self.curv, self.prior_precision[self.group_index])
+        """The structure's square root; from the eigendecomposition for one shared delta."""
+        delta = np.asarray(self.prior_precision)
+        scalar = bool(np.all(delta == delta[0]))
+        return _factorize(self.curv, self.prior_precision[self.group_index], scalar)
 
     @property
     def params_map(self) -> Any:
@@ -135,24 +150,21 @@ class Laplace:
         :math:`f(x) \approx f(x;\theta_*) + J(\theta-\theta_*)`, so
         :math:`f \sim \mathcal N(f(x;\theta_*), J\Sigma J^\top)`, computed as
         :math:`(S^\top J^\top)^\top(S^\top J^\top)` with the structure's square root
-        :math:`S S^\top = \Sigma` (closed form for last-layer KFAC).
+        :math:`S S^\top = \Sigma`; KFAC uses its Kronecker closed form per layer and ``full``
+        with one shared :math:`\delta` uses :math:`G = Q\Lambda Q^\top` (no triangular solve).
 
         Returns:
             ``mean`` of shape ``(N, C)`` and ``cov`` of shape ``(N, C, C)``.
 
         """
         inputs = self.model.to_inputs(jnp.asarray(X_new))
-        theta, factor = self.model.theta, self._factor
-        mean = self.model.f(theta, inputs)
-        if self.structure == "kron" and self.subset == "last_layer":
-            ones = jnp.ones((inputs.shape[0], 1), inputs.dtype)
-            return mean, factor.last_layer_logit_cov(jnp.concatenate([inputs, ones], axis=1))
         bs = self.batch_size if batch_size is None else batch_size
         bs = check_int("Laplace.logits", "batch_size", bs)
-        idx, _ = batch_indices(inputs.shape[0], bs)
-        cov = _logit_cov(self.model.f, theta, inputs, idx, factor)
-        c = mean.shape[1]
-        return mean, cov.reshape(-1, c, c)[: inputs.shape[0]]
+        n = inputs.shape[0]
+        idx, _ = batch_indices(n, bs)
+        mean, cov = _logit_moments(self.model.f, self.model.theta, inputs, idx, self._factor)
+        c = mean.shape[-1]
+        return mean.reshape(-1, c)[:n], cov.reshape(-1, c, c)[:n]
 
     def sample(self, key: Array, n: int) -> Any:
         r"""Draw ``n`` parameter pytrees :math:`\theta_* + S z`, :math:`z \sim \mathcal N(0, I)`.
@@ -160,9 +172,7 @@ class Laplace:
         Returns the pytree of :attr:`params_map` with a leading axis of size ``n``.
         """
         n = check_int("Laplace.sample", "n", n)
-        theta = self.model.theta
-        z = jax.random.normal(key, (theta.shape[0], n), theta.dtype)
-        draws = _draw(self._factor, theta, z)
+        draws = _draw(self._factor, self.model.theta, key, n)
         return jax.vmap(self.model.unravel)(draws)
 
     def optimize_prior_precision(
@@ -197,33 +207,50 @@ class Laplace:
         dt = self.model.theta.dtype
         if method == "marglik":
             num_steps = check_int(owner, "num_steps", num_steps, minimum=0)
-            if structure == "scalar":
-                x0 = jnp.log(jnp.mean(self.prior_precision))[None]
-
-                def fn(x: Array) -> Array:
-                    return self.log_marginal_likelihood(jnp.exp(x[0]))
-            else:
-                x0 = jnp.log(self.prior_precision)
-
-                def fn(x: Array) -> Array:
-                    return self.log_marginal_likelihood(jnp.exp(x))
-
-            x = maximise(fn, x0.astype(dt), num_steps=num_steps, learning_rate=learning_rate)
+            scalar = structure == "scalar"
+            x0 = (
+                jnp.log(jnp.mean(self.prior_precision))[None]
+                if scalar
+                else jnp.log(self.prior_precision)
+            )
+            x = maximise(
+                x0.astype(dt), self.curv, self.model.theta, jnp.asarray(self.group_index),
+                self.nll_map, scalar=scalar, num_steps=num_steps,
+                learning_rate=float(learning_rate),
+            )  # fmt: skip
             delta = jnp.broadcast_to(jnp.exp(x), (num_groups,))
             return dataclasses.replace(self, prior_precision=delta)
         if structure != "scalar":
             raise ValueError(f"{owner}(method='grid') supports structure='scalar' only.")
         if X_val is None or y_val is None:
             raise ValueError(f"{owner}(method='grid') needs X_val=... and y_val=...")
-        X_val, y_val = check_data(X_val, y_val, self.likelihood)
-        grid = jnp.logspace(-4, 4, 100, dtype=dt) if grid is None else jnp.asarray(grid, dt)
-        if grid.ndim != 1 or not bool(jnp.all(grid > 0)):
-            raise ValueError(f"{owner}(grid=...) must be a 1-D array of positive values.")
-
-        def loss(d: Array) -> Array:
-            lap = dataclasses.replace(self, prior_precision=jnp.full((num_groups,), d))
-            mean, cov = lap.logits(X_val)
-            return mean_field_nll(mean, cov, y_val, self.likelihood)
-
-        best, _ = grid_search(jax.jit(loss), grid)
+        grid = jnp.logspace(-4, 4, 100, dtype=dt) if grid is None else _check_grid(owner, grid, dt)
+        losses = self.grid_nll(X_val, y_val, grid)
+        best = grid[jnp.argmin(jnp.where(jnp.isfinite(losses), losses, jnp.inf))]
         return dataclasses.replace(self, prior_precision=jnp.full((num_groups,), best))
+
+    def grid_nll(self, X_val: Any, y_val: Any, grid: Any) -> Array:
+        r"""Validation NLL of the mean-field predictive for each shared :math:`\delta` of ``grid``.
+
+        :math:`-\sum_n \log\operatorname{softmax}_{y_n}\big(\mu_n/\sqrt{1 + \tfrac\pi8
+        \operatorname{diag}(J_n (G + \delta I)^{-1} J_n^\top)}\big)` (sigmoid for one logit),
+        for all :math:`\delta` in one pass over the validation Jacobians (see
+        :mod:`probapprox.laplace._tuning`).
+
+        Args:
+            X_val: Validation inputs.
+            y_val: Validation labels.
+            grid: Positive prior precisions, shape ``(K,)``; each is shared by all groups.
+
+        Returns:
+            The summed validation NLL for each grid value, shape ``(K,)``.
+
+        """
+        X_val, y_val = check_data(X_val, y_val, self.likelihood)
+        grid = _check_grid("Laplace.grid_nll", grid, self.model.theta.dtype)
+        inputs = self.model.to_inputs(X_val)
+        idx, mask = batch_indices(inputs.shape[0], self.batch_size)
+        return grid_nll(
+            self.model.f, self.likelihood, self.curv, self.model.theta, inputs, y_val, idx,
+            mask.astype(grid.dtype), grid,
+        )  # fmt: skip

@@ -4,9 +4,13 @@ Each structure stores the curvature :math:`G` once and offers
 
 * ``logdet(dvec, scalar)``: :math:`\log\det(G + D)`, differentiable in the prior precisions
   ``dvec`` (shape ``(P,)``); ``scalar=True`` promises ``dvec`` is constant and takes a fast path;
-* ``factor(dvec)``: a square root :math:`S` with :math:`S S^\top = (G + D)^{-1}`, applied by
-  ``sqrt_apply(z) = S z`` (sampling) and ``sqrt_t_apply(v) = S^\top v`` (pushforwards
-  :math:`J \Sigma J^\top = (S^\top J^\top)^\top (S^\top J^\top)`);
+* ``factor(dvec, scalar)``: a square root :math:`S` with :math:`S S^\top = (G + D)^{-1}`,
+  applied by ``sqrt_apply(z) = S z`` (sampling) and ``sqrt_t_apply(v) = S^\top v``, with
+  ``logit_cov(jac)``: the pushforward :math:`J \Sigma J^\top = (S^\top J^\top)^\top
+  (S^\top J^\top)` for the per-example Jacobians of :mod:`probapprox.laplace._jacobians`;
+* ``grid_var(jac, grid)``: the logit variances :math:`\operatorname{diag}(J (G + \delta_k
+  I)^{-1} J^\top)` for every :math:`\delta_k` of a grid at once, from a decomposition of
+  :math:`G` that does not depend on :math:`\delta` (see each structure);
 * ``precision(dvec)``: the dense precision, for tests and small problems.
 
 Reference: Daxberger et al. (2021), "Laplace Redux -- Effortless Bayesian Deep Learning".
@@ -14,19 +18,27 @@ Reference: Daxberger et al. (2021), "Laplace Redux -- Effortless Bayesian Deep L
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-__all__ = ["Full", "Diag", "LowRank", "clip_eigenvalues"]
+__all__ = ["Full", "Diag", "LowRank", "clip_eigenvalues", "sqrt_logit_cov"]
 
 
 def _col(x: Array, like: Array) -> Array:
     """Reshape a ``(P,)`` vector so it broadcasts against ``like`` of shape ``(P, ...)``."""
     return x.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def sqrt_logit_cov(factor: Any, jac: Any) -> Array:
+    r""":math:`(S^\top J_n^\top)^\top (S^\top J_n^\top)` from the dense Jacobians, ``(B, C, C)``."""
+    j = jac.dense
+    b, c, p = j.shape
+    st = factor.sqrt_t_apply(j.reshape(b * c, p).T).T.reshape(b, c, p)
+    return jnp.einsum("bcp,bdp->bcd", st, st)
 
 
 def _clip(evals: Array) -> tuple[Array, Array]:
@@ -68,6 +80,39 @@ class FullFactor(NamedTuple):
         r"""Dense posterior covariance :math:`(LL^\top)^{-1}` by Cholesky solves."""
         return cho_solve((self.chol, True), jnp.eye(self.chol.shape[0], dtype=self.chol.dtype))
 
+    logit_cov = sqrt_logit_cov
+
+
+class EigFactor(NamedTuple):
+    r""":math:`S = Q\operatorname{diag}(s)`, :math:`s = (\lambda + \delta)^{-1/2}` (one shared δ).
+
+    With :math:`G = Q\Lambda Q^\top`, :math:`(G + \delta I)^{-1} = Q (\Lambda + \delta I)^{-1}
+    Q^\top`, so the pushforward is :math:`(J Q) \operatorname{diag}(s^2) (J Q)^\top`; for the
+    last layer :math:`JQ` costs :math:`O(HCP)` per example, not the :math:`O(CP^2)` of a
+    triangular solve.
+    """
+
+    evecs: Array
+    scale: Array
+
+    def sqrt_apply(self, z: Array) -> Array:
+        r"""Return :math:`Q (s \odot z)`."""
+        return self.evecs @ (_col(self.scale, z) * z)
+
+    def sqrt_t_apply(self, v: Array) -> Array:
+        r"""Return :math:`s \odot (Q^\top v)`."""
+        w = self.evecs.T @ v
+        return _col(self.scale, w) * w
+
+    def covariance(self) -> Array:
+        r"""Dense covariance :math:`Q \operatorname{diag}(s^2) Q^\top`."""
+        return (self.evecs * self.scale**2) @ self.evecs.T
+
+    def logit_cov(self, jac: Any) -> Array:
+        r""":math:`(JQ)\operatorname{diag}(s^2)(JQ)^\top` per example, ``(B, C, C)``."""
+        m = jac.matmul(self.evecs) * self.scale
+        return jnp.einsum("bcp,bdp->bcd", m, m)
+
 
 class Full(NamedTuple):
     """Dense curvature ``matrix`` (PSD) with its eigendecomposition ``evals``, ``evecs``."""
@@ -93,9 +138,16 @@ class Full(NamedTuple):
         r"""Dense precision :math:`G + \operatorname{diag}(d)`."""
         return self.matrix + jnp.diag(dvec)
 
-    def factor(self, dvec: Array) -> FullFactor:
-        """Cholesky factor of the precision."""
+    def factor(self, dvec: Array, *, scalar: bool = False) -> FullFactor | EigFactor:
+        """Cholesky factor of the precision; from the eigendecomposition if ``scalar``."""
+        if scalar:
+            return EigFactor(self.evecs, 1.0 / jnp.sqrt(self.evals + dvec[0]))
         return FullFactor(jnp.linalg.cholesky(self.precision(dvec)))
+
+    def grid_var(self, jac: Any, grid: Array) -> Array:
+        r"""Logit variances :math:`\sum_p (JQ)_{cp}^2 / (\lambda_p + \delta_k)`, ``(K, B, C)``."""
+        m2 = jac.matmul(self.evecs) ** 2
+        return jnp.einsum("bcp,kp->kbc", m2, 1.0 / (self.evals[None, :] + grid[:, None]))
 
 
 class DiagFactor(NamedTuple):
@@ -113,6 +165,13 @@ class DiagFactor(NamedTuple):
         """Dense diagonal covariance."""
         return jnp.diag(self.scale**2)
 
+    def logit_cov(self, jac: Any) -> Array:
+        r""":math:`J \operatorname{diag}(s^2) J^\top`; diagonal for the last layer (no J formed)."""
+        if jac.last_layer:
+            var = jac.sq_matmul(self.scale[:, None] ** 2)[..., 0]
+            return var[..., :, None] * jnp.eye(var.shape[-1], dtype=var.dtype)
+        return sqrt_logit_cov(self, jac)
+
 
 class Diag(NamedTuple):
     """Diagonal curvature ``diag`` (non-negative), shape ``(P,)``."""
@@ -127,9 +186,14 @@ class Diag(NamedTuple):
         """Dense diagonal precision."""
         return jnp.diag(self.diag + dvec)
 
-    def factor(self, dvec: Array) -> DiagFactor:
+    def factor(self, dvec: Array, *, scalar: bool = False) -> DiagFactor:  # noqa: ARG002
         """Elementwise inverse square root of the precision."""
         return DiagFactor(1.0 / jnp.sqrt(self.diag + dvec))
+
+    def grid_var(self, jac: Any, grid: Array) -> Array:
+        r"""Logit variances :math:`\sum_p J_{cp}^2 / (g_p + \delta_k)`, ``(K, B, C)``."""
+        var = jac.sq_matmul(1.0 / (self.diag[:, None] + grid[None, :]))
+        return jnp.moveaxis(var, -1, 0)
 
 
 class LowRankFactor(NamedTuple):
@@ -162,6 +226,8 @@ class LowRankFactor(NamedTuple):
         s = self.sqrt_apply(jnp.eye(self.q.shape[0], dtype=self.q.dtype))
         return s @ s.T
 
+    logit_cov = sqrt_logit_cov
+
 
 class LowRank(NamedTuple):
     r"""Top-``k`` eigenpairs of the curvature: :math:`G \approx U \Lambda U^\top`."""
@@ -187,7 +253,19 @@ class LowRank(NamedTuple):
         r"""Dense precision :math:`U\Lambda U^\top + D`."""
         return (self.u * self.lam) @ self.u.T + jnp.diag(dvec)
 
-    def factor(self, dvec: Array) -> LowRankFactor:
+    def grid_var(self, jac: Any, grid: Array) -> Array:
+        r"""Logit variances for :math:`P = U\Lambda U^\top + \delta I` (orthonormal :math:`U`).
+
+        :math:`P^{-1} = \delta^{-1}\big(I - U\operatorname{diag}(\lambda/(\lambda+\delta))
+        U^\top\big)`, so :math:`\operatorname{Var} z_c = \big(\lVert J_c\rVert^2
+        - \sum_j (JU)_{cj}^2 \lambda_j/(\lambda_j+\delta)\big)/\delta`; ``(K, B, C)``.
+        """
+        n2 = jac.sq_matmul(jnp.ones((self.u.shape[0], 1), self.u.dtype))[..., 0]
+        m2 = jac.matmul(self.u) ** 2
+        shrink = self.lam[None, :] / (self.lam[None, :] + grid[:, None])
+        return (n2[None] - jnp.einsum("bcj,kj->kbc", m2, shrink)) / grid[:, None, None]
+
+    def factor(self, dvec: Array, *, scalar: bool = False) -> LowRankFactor:  # noqa: ARG002
         r"""Thin SVD of :math:`D^{-1/2}U\Lambda^{1/2}` (see :class:`LowRankFactor`)."""
         inv_sqrt_d = 1.0 / jnp.sqrt(dvec)
         m = self.u * jnp.sqrt(self.lam) * inv_sqrt_d[:, None]

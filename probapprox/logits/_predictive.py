@@ -2,7 +2,8 @@ r"""Predictive class probabilities from a Gaussian over logits: one entry point,
 
 Softmax-trained models, :math:`p = \mathbb E[\mathrm{softmax}(z)]`:
 
-* ``"mc"``: Monte Carlo (full covariance through its Cholesky factor when given).
+* ``"mc"``: Monte Carlo in antithetic pairs μ ± Lε (full covariance through its Cholesky
+  factor L when given).
 * ``"mean_field"``: :math:`\mathrm{softmax}(\mu/\sqrt{1+\lambda_0\sigma^2})`, λ₀ = π/8
   (Lu et al. 2020). laplace-torch calls this ``link_approx="probit"``. It is *not* our
   ``"probit"``, which is the normCDF link below. ``pairwise=True`` gives the pairwise form

@@ -1,6 +1,7 @@
 r"""Approximations of the softmax predictive :math:`\mathbb E[\mathrm{softmax}(z)]`, z ~ N(μ, Σ).
 
-* :func:`mc_softmax`: Monte Carlo (full Σ through its Cholesky factor, else diagonal).
+* :func:`mc_softmax`: antithetic Monte Carlo (full Σ through its Cholesky factor, else
+  diagonal), with Box–Muller draws (:func:`probapprox._random.standard_normal`).
 * :func:`mean_field_softmax`: :math:`\mathrm{softmax}(\mu/\sqrt{1+\lambda_0\sigma^2})`
   (Lu, Ie, Sha 2020), or its pairwise form
   :math:`p_c \propto 1/\sum_k \exp\big((\mu_k-\mu_c)/\sqrt{1+\lambda_0 v_{kc}}\big)`, where
@@ -74,6 +75,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from probapprox._random import standard_normal
 from probapprox.logits._gaussian_expectations import LAMBDA0
 
 __all__ = [
@@ -111,28 +113,38 @@ def mc_softmax(
     cov: jax.Array | None,
     num_samples: int,
 ) -> jax.Array:
-    r"""Monte Carlo :math:`\frac1S\sum_s \mathrm{softmax}(\mu + L\varepsilon_s)`.
+    r"""Antithetic Monte Carlo :math:`\frac1S\sum_s \mathrm{softmax}(\mu \pm L\varepsilon_s)`.
 
-    Draws are made in chunks of about 4M numbers inside ``lax.scan``, so the memory use is
-    bounded whatever ``num_samples`` is. The result is the same for a given key and chunking.
-    Jitted, with ``num_samples`` static (one compilation per shape and sample count).
+    The :math:`S` draws come in antithetic pairs :math:`\mu + L\varepsilon`,
+    :math:`\mu - L\varepsilon` (the second of the last pair dropped when :math:`S` is odd):
+    unbiased, since :math:`-\varepsilon` has the law of :math:`\varepsilon`, with half the
+    random numbers and a smaller variance than :math:`S` independent draws whenever the
+    softmax is close to linear over the spread of the draws (Hammersley & Morton 1956).
+    :math:`L` is the Cholesky factor of Σ (:func:`safe_cholesky`), else
+    :math:`\operatorname{diag}(\sigma)`. Pairs are drawn inside ``lax.scan`` in equal chunks
+    of at most about :math:`2^{21}` random numbers, so memory is bounded whatever
+    ``num_samples`` is; the result is the same for a given key. Jitted, ``num_samples``
+    static.
     """
     batch = math.prod(mean.shape)
-    chunk = max(1, min(num_samples, _CHUNK_ELEMENTS // max(batch, 1)))
-    num_chunks = -(-num_samples // chunk)
+    pairs = -(-num_samples // 2)
+    num_chunks = -(-pairs // max(1, _CHUNK_ELEMENTS // 2 // max(batch, 1)))
+    chunk = -(-pairs // num_chunks)
     scale = None if cov is None else safe_cholesky(cov)
+    shape = (*mean.shape[:-1], chunk, mean.shape[-1])  # draws next to the class axis
 
     def body(total: jax.Array, xs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
         k, start = xs
-        eps = jax.random.normal(k, (chunk, *mean.shape), mean.dtype)
+        eps = standard_normal(k, shape, mean.dtype)
         if scale is None:
-            z = mean + jnp.sqrt(var) * eps
+            dev = jnp.sqrt(var)[..., None, :] * eps
         else:
-            z = mean + jnp.einsum("...ij,s...j->s...i", scale, eps)
-        keep = (start + jnp.arange(chunk)) < num_samples
-        probs = jax.nn.softmax(z, axis=-1)
-        keep = keep.reshape((chunk,) + (1,) * mean.ndim)
-        return total + jnp.sum(jnp.where(keep, probs, 0.0), axis=0), None
+            dev = jnp.einsum("...ij,...sj->...si", scale, eps)
+        pair = start + jnp.arange(chunk)
+        plus = jnp.where((pair < pairs)[:, None], jax.nn.softmax(mean[..., None, :] + dev), 0.0)
+        keep = (pair < num_samples // 2)[:, None]
+        minus = jnp.where(keep, jax.nn.softmax(mean[..., None, :] - dev), 0.0)
+        return total + jnp.sum(plus + minus, axis=-2), None
 
     keys = jax.random.split(key, num_chunks)
     starts = jnp.arange(num_chunks) * chunk

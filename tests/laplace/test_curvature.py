@@ -9,7 +9,7 @@ import pytest
 from conftest import nll_total
 from jax.flatten_util import ravel_pytree
 
-from probapprox.laplace import fit_laplace
+from probapprox.laplace import MLP, fit_laplace
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -103,3 +103,25 @@ def test_singular_hessian_is_not_warned(linear_problem):
     assert lap.num_clipped == 0
     assert float(jnp.min(jnp.linalg.eigvalsh(lap.posterior_precision()))) > 0.0
     assert bool(jnp.all(jnp.isfinite(lap.posterior_covariance())))
+
+
+@pytest.mark.parametrize("curvature", ["ggn", "ef"])
+@pytest.mark.parametrize("structure", ["full", "diag"])
+@pytest.mark.parametrize("likelihood", ["categorical", "bernoulli"])
+def test_last_layer_kronecker_sum_equals_generic_jacobian_path(
+    mlp_problem, curvature, structure, likelihood
+):
+    """Σ φ̃φ̃ᵀ ⊗ Λ_n (last layer) equals the per-example-Jacobian curvature of φ W + b."""
+    _, params, X, y = mlp_problem
+    if likelihood == "bernoulli":
+        params = [params[0], {"W": params[1]["W"][:, :1], "b": params[1]["b"][:1]}]
+        y = y % 2
+    net = MLP(jnp.tanh)
+    phi = net.features(params, X)
+    kw = {"likelihood": likelihood, "curvature": curvature, "structure": structure,
+          "batch_size": 7, "prior_precision": 0.3}  # fmt: skip
+    last = fit_laplace(net, params, X, y, subset="last_layer", feature_fn=net.features, **kw)
+    generic = fit_laplace(lambda q, f: f @ q["W"] + q["b"], params[-1], phi, y, **kw)
+    np.testing.assert_allclose(last.posterior_precision(), generic.posterior_precision(),
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(last.nll_map, generic.nll_map, rtol=1e-12)

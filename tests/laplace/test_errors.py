@@ -76,3 +76,7 @@ def test_optimize_prior_precision_bad_arguments(linear_problem):
         lap.optimize_prior_precision(method="grid")
     with pytest.raises(ValueError, match="supports structure='scalar' only"):
         lap.optimize_prior_precision(method="grid", structure="layerwise", X_val=X, y_val=y)
+    with pytest.raises(ValueError, match=r"grid=\.\.\.\) must be a 1-D array of positive"):
+        lap.optimize_prior_precision(method="grid", X_val=X, y_val=y, grid=jnp.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"Laplace\.grid_nll\(grid=\.\.\.\) must be a 1-D"):
+        lap.grid_nll(X, y, jnp.ones((2, 2)))

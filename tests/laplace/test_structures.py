@@ -90,15 +90,24 @@ def test_lowrank_full_rank_equals_full(linear_problem, curvature):
 
 
 @pytest.mark.parametrize(
-    ("structure", "subset"),
-    [("full", "all"), ("diag", "all"), ("lowrank", "all"), ("full", "last_layer")],
+    ("structure", "subset", "prior"),
+    [
+        ("full", "all", 0.5),  # one shared delta: through the eigendecomposition of G
+        ("full", "all", [0.5, 2.0, 1.0, 3.0]),  # per leaf: through the Cholesky factor
+        ("diag", "all", 0.5),
+        ("lowrank", "all", 0.5),
+        ("full", "last_layer", [0.5, 2.0]),
+        ("full", "last_layer", 0.5),  # eigendecomposition and the last-layer J Q shortcut
+        ("diag", "last_layer", [0.5, 2.0]),  # diagonal J Sigma J^T, no Jacobian formed
+        ("lowrank", "last_layer", 0.5),
+        ("kron", "last_layer", 0.5),
+    ],
 )
-def test_logits_cov_equals_dense_jacobian_pushforward(mlp_problem, structure, subset):
+def test_logits_cov_equals_dense_jacobian_pushforward(mlp_problem, structure, subset, prior):
     apply_fn, params, X, y = mlp_problem
-    kw = {"feature_fn": features} if subset == "last_layer" else {"rank": 6}
+    kw = {"feature_fn": features} if subset == "last_layer" else {}
     lap = fit_laplace(apply_fn, params, X, y, structure=structure, subset=subset,
-                      prior_precision=[0.5, 2.0] if subset == "last_layer" else 0.5,
-                      batch_size=10, **kw)  # fmt: skip
+                      prior_precision=prior, batch_size=10, rank=6, **kw)  # fmt: skip
     mean, cov = lap.logits(X[:7], batch_size=3)
     if subset == "all":
         ref = dense_logit_cov(lap, apply_fn, params, X[:7])
@@ -157,3 +166,71 @@ def test_kfac_all_layers_of_mlp(mlp_problem, curvature):
         + np.sum(np.repeat([0.7, 3.0], sizes) * np.asarray(kron.model.theta) ** 2)
     )
     np.testing.assert_allclose(lml, ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("structure", "prior"),
+    [("full", 2.0), ("full", [0.5, 2.0, 1.0, 3.0]), ("diag", 2.0), ("kron", [0.5, 2.0])],
+)
+def test_all_weight_samples_have_posterior_moments(mlp_problem, structure, prior):
+    """Weight draws of every layer (the ``nn`` predictive's input) have mean θ* and Σ."""
+    _, params, X, y = mlp_problem
+    lap = fit_laplace(MLP(jnp.tanh), params, X, y, structure=structure, prior_precision=prior)
+    n = 40000
+    flat = jax.vmap(lambda d: ravel_pytree(d)[0])(lap.sample(jax.random.PRNGKey(2), n))
+    sigma = np.linalg.inv(lap.posterior_precision())
+    sd = np.sqrt(np.diag(sigma))
+    np.testing.assert_array_less(
+        np.abs(np.mean(flat, axis=0) - lap.model.theta), 4.5 * sd / np.sqrt(n)
+    )
+    corr = np.asarray(np.cov(flat.T)) / np.outer(sd, sd)
+    np.testing.assert_allclose(corr, sigma / np.outer(sd, sd), atol=4.5 * np.sqrt(2.0 / n) + 0.01)
+    np.testing.assert_allclose(lap.posterior_covariance(), sigma, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("subset", ["last_layer", "all"])
+def test_kfac_separate_bias_blocks(mlp_problem, subset):
+    """kron_bias='separate': weight block A_W ⊗ B, bias block N·B, no weight-bias coupling."""
+    _, params, X, y = mlp_problem
+    net = MLP(jnp.tanh)
+    kw = {"structure": "kron", "subset": subset, "prior_precision": 0.5, "batch_size": 10}
+    if subset == "last_layer":
+        kw["feature_fn"] = net.features
+    joint = fit_laplace(net, params, X, y, **kw)
+    sep = fit_laplace(net, params, X, y, kron_bias="separate", **kw)
+    pj, ps = np.asarray(joint.posterior_precision()), np.asarray(sep.posterior_precision())
+    layers = params[-1:] if subset == "last_layer" else params
+    start = 0
+    for layer in layers:
+        nw, nb = np.size(layer["W"]), np.size(layer["b"])
+        w, b = slice(start, start + nw), slice(start + nw, start + nw + nb)
+        np.testing.assert_allclose(ps[w, w], pj[w, w], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ps[b, b], pj[b, b], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(ps[w, b], 0.0)
+        assert np.abs(pj[w, b]).max() > 1e-3  # the joint factor does couple them
+        start += nw + nb
+    np.testing.assert_allclose(ps[:start, start:], 0.0)
+    # the exact last-layer GGN bias block is sum_n Lambda_n = N * mean(Lambda)
+    if subset == "last_layer":
+        ps_ = np.asarray(jax.nn.softmax(net(params, X)))
+        lam = np.sum([np.diag(q) - np.outer(q, q) for q in ps_], axis=0)
+        np.testing.assert_allclose(ps[b, b], lam + 0.5 * np.eye(nb), rtol=1e-10, atol=1e-12)
+    # every structure-specific path agrees with the dense precision
+    _, cov = sep.logits(X[:4])
+    if subset == "all":
+        ref = dense_logit_cov(sep, net, params, X[:4])
+    else:
+        ll = sep.params_map
+        ref = dense_logit_cov(sep, lambda q, x: net.features(params, x) @ q["W"] + q["b"], ll,
+                              X[:4])  # fmt: skip
+    np.testing.assert_allclose(cov, ref, rtol=1e-8, atol=1e-12)
+    lml = sep.log_marginal_likelihood(jnp.asarray(0.7))
+    p = ps.shape[0]
+    ref_lml = -sep.nll_map - 0.5 * (
+        np.linalg.slogdet(ps - 0.5 * np.eye(p) + 0.7 * np.eye(p))[1]
+        - p * np.log(0.7)
+        + 0.7 * np.sum(np.asarray(sep.model.theta) ** 2)
+    )
+    np.testing.assert_allclose(lml, ref_lml, rtol=1e-10)
+    with pytest.raises(ValueError, match="kron_bias"):
+        fit_laplace(net, params, X, y, kron_bias="split", **kw)

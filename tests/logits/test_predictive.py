@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 from scipy.special import expit, ndtr, softmax
+from scipy.stats import kstest
 
 from probapprox import logits as pl
+from probapprox._random import standard_normal
 
 CONFIGS = [
     ("mc", {"num_samples": 64}),
@@ -66,6 +68,21 @@ def test_mc_matches_independent_numpy_mc():
         got = pl.predictive(mu, cov_or_var, "mc", key=jax.random.key(3), num_samples=100_000)
         # the library's own error is ~sqrt(2) times the reference's: allow 4 combined s.e.
         assert (np.abs(np.asarray(got) - ref) <= 4 * np.sqrt(3) * se).all()
+
+
+def test_box_muller_normals_and_antithetic_pairs():
+    """The Box–Muller draws are N(0, 1); mc uses μ + Lε and μ − Lε, dropping one for odd S."""
+    z = np.asarray(standard_normal(jax.random.key(5), (100_001,), jnp.float64))  # odd count
+    assert np.isfinite(z).all() and z.shape == (100_001,)
+    assert kstest(z, "norm").pvalue > 1e-3
+    assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.var() - 1) < 4 * np.sqrt(2 / z.size)
+    assert abs(np.corrcoef(z[:50_000], z[50_000:100_000])[0, 1]) < 4 / np.sqrt(50_000)
+    mu, var = jnp.array([0.5, -1.0, 2.0]), jnp.array([1.0, 4.0, 0.5])
+    key = jax.random.key(6)
+    one, two = (pl.predictive(mu, var, "mc", key=key, num_samples=s) for s in (1, 2))
+    minus = 2 * np.asarray(two) - np.asarray(one)  # the antithetic partner of the one draw
+    np.testing.assert_allclose(minus.sum(), 1.0, rtol=1e-12)
+    assert (minus > 0).all() and not np.allclose(minus, one)
 
 
 def test_mc_singular_covariance_uses_jitter():
