@@ -230,10 +230,14 @@ def markdown(result, meta) -> list[str]:
         lines += [
             "## Scale (d = 2, Bernoulli, ρ = 2, b = 128, Matérn-3/2 ℓ = 0.1)",
             "",
-            "s/step: median over chunks of 50 steps of the library's jitted step after "
-            "compilation (wall; process CPU in brackets); s/step (epoch) = one `run_epochs` "
-            "epoch / (n // 128). RSS: peak resident set of the process (MB) and its growth "
-            "over the post-import baseline; state: params + Adam moments + pattern arrays.",
+            f"s/step: median over {len(sc['rows'][0].get('step_wall_all_s', []))} "
+            f"chunks of {sc['rows'][0]['chunk_steps']} steps of the library's jitted step after "
+            "compilation (wall; process CPU in brackets, which exceeds wall when XLA uses both "
+            "cores); s/step (epoch) = one `run_epochs` epoch / (n // 128), which includes the "
+            "epoch's O(n log n) permutation. RSS: peak resident set of the process (MB) and its "
+            "growth over the post-import baseline; state: params + Adam moments + pattern "
+            "arrays. Laplace s '–': the run started from the prior instead (``--laplace-1e6 0``;"
+            " the step's shapes and cost do not depend on the starting point).",
             "",
             "| host | n | mean S / max | mean A / max | pattern s | prior cols s | Laplace s "
             "(compile) | compile epoch s | s/step | s/step (epoch) | s/epoch | RSS MB (growth) "

@@ -53,14 +53,14 @@ def stage_data(gp: Any, kernel: Any, Xh: np.ndarray, yh: np.ndarray) -> dict[str
 
 
 def _check_step_memory(pattern: Any, batch_size: int) -> None:
-    """Refuse a step whose O(b a²) local blocks (and their gradients) would not fit."""
-    a = pattern.max_ancestors
-    need = 64 * batch_size * a * a  # ~8 float64 (a, a) temporaries per column, forward + grad
+    """Refuse a step whose O(b a m) gathered columns (and their gradients) would not fit."""
+    a, m = pattern.max_ancestors, pattern.max_neighbors
+    need = 128 * batch_size * a * m  # ~16 float64 (a, m) temporaries per column, fwd + grad
     if need > _MAX_STEP_BYTES:
         raise ValueError(
             f"{_OWNER}: the largest ancestor set has {a} points (mean "
             f"{pattern.mean_ancestors:.0f}), so one step of {batch_size} columns needs about "
-            f"{need / 2**30:.0f} GiB. Pass max_num_ancestor= (e.g. {4 * pattern.max_neighbors}) "
+            f"{need / 2**30:.1f} GiB. Pass max_num_ancestor= (e.g. {4 * pattern.max_neighbors}) "
             "to LatentGP, lower rho, or lower batch_size."
         )
 

@@ -32,10 +32,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve, solve_triangular
+from jax.scipy.linalg import cho_solve
 from scipy.spatial import cKDTree
 
-from probapprox.linalg import local_block
+from probapprox.linalg import solve_columns
 
 __all__ = ["prediction_sets", "predict_latent"]
 
@@ -90,7 +90,8 @@ def predict_latent(
         mean = mu + jnp.sum(jnp.where(valid, b * (nu[safe] - mu), 0.0))
         pos = jnp.clip(jnp.searchsorted(a_i, c_i, method="compare_all"), 0, a_i.shape[0] - 1)
         rhs = jnp.zeros(a_i.shape[0], X.dtype).at[pos].add(jnp.where(valid, b, 0.0))
-        w = solve_triangular(local_block(v_vals, idx, a_i), rhs, lower=False)
+        a_safe = jnp.where(a_i >= 0, a_i, 0)
+        w = solve_columns(v_vals[a_safe], idx[a_safe], a_i, rhs)
         return mean, jnp.maximum(d, 0.0) + jnp.sum(w**2)
 
     return jax.vmap(one)(x_new, c, A)

@@ -6,7 +6,8 @@ ELBO (:mod:`probapprox.gp._elbo`) on the gathered columns of V it reads
 (:mod:`probapprox.families.sic_local`), recomputes the prior columns :math:`U_{:,j}` from the
 current kernel (so the gradient reaches the hyperparameters), and updates the touched rows
 of (ν, V) with :mod:`probapprox.gp._sparse_adam` and the kernel and likelihood log-parameters
-with dense Adam. Work per step is O(b (m³ + a² log m)), independent of n; the per-epoch
+with dense Adam. Work per step is O(b (m³ + a m log a)) (the local solves go through the stored
+entries, :func:`probapprox.linalg.solve_columns`), independent of n apart from a; the per-epoch
 permutation is O(n log n). A step whose loss or gradient is not finite is skipped and counted
 (the caller raises), so no NaN reaches the parameters.
 

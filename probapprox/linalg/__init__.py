@@ -29,6 +29,7 @@ from probapprox.linalg._padded import to_dense as to_dense
 from probapprox.linalg._pattern import check_cols as check_cols
 from probapprox.linalg._pattern import check_pattern as check_pattern
 from probapprox.linalg._pattern import check_subset as check_subset
+from probapprox.linalg._sparse_solve import solve_columns as solve_columns
 
 __all__ = [
     "check_cols",
@@ -44,6 +45,7 @@ __all__ = [
     "matvec",
     "rmatvec",
     "solve",
+    "solve_columns",
     "solve_local",
     "to_dense",
     "vecchia_kl_to_exact",
