@@ -35,7 +35,7 @@ from numpyro.infer.autoguide import AutoNormal  # noqa: E402
 from numpyro.optim import Adam  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
 
 
 def run_pa(bm, steps, seed):

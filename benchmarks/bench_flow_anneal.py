@@ -28,10 +28,10 @@ import numpy as np  # noqa: E402
 from numpyro.infer.initialization import init_to_value  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
-from models.rezende import U1_LOG_Z, energy  # noqa: E402
 from probapprox.estimators import PathELBO  # noqa: E402
 from probapprox.guides import AutoNormalizingFlow  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
+from probapprox.models.rezende import U1_LOG_Z, energy  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -69,9 +69,9 @@ from _flow_peers import (  # noqa: E402
 )
 from _meta import run_meta, write_results  # noqa: E402
 
-from models import get_model  # noqa: E402
-from models.rezende import U1_LOG_Z, energy  # noqa: E402
 from probapprox.diagnostics import diagnose  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
+from probapprox.models.rezende import U1_LOG_Z, energy  # noqa: E402
 
 TARGETS = ("rezende_u1", "rezende_u2", "rezende_u3", "rezende_u4", "four_modes", "funnel")
 TARGETS += ("banana", "eight_schools")

@@ -81,7 +81,7 @@ from _laplace_digits_peer import dense_last_layer_check, peer_rows, run_peer  # 
 from _laplace_digits_report import markdown  # noqa: E402
 from _meta import run_meta, write_results  # noqa: E402
 
-from models.digits import shift_digits, split_digits  # noqa: E402
+from probapprox.models.digits import shift_digits, split_digits  # noqa: E402
 
 
 def main(args):

@@ -61,8 +61,8 @@ from numpyro.infer.autoguide import (  # noqa: E402
 )
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
 from probapprox.guides import AutoIsoGaussianMixture  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
 from probapprox.optim import IsoMixtureDescent  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

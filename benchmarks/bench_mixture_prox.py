@@ -28,8 +28,8 @@ import numpyro.distributions as dist  # noqa: E402
 from numpyro.infer.initialization import init_to_value  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
 from probapprox.guides import AutoIsoGaussianMixture  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
 from probapprox.optim import IsoMixtureDescent  # noqa: E402
 
 STEPS = ("bures", "mirror", "prox")

@@ -46,10 +46,10 @@ from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal  # noqa: 
 from numpyro.optim import Adam  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
-from models.ill_conditioned import CASES  # noqa: E402
 from probapprox.guides import AutoNormalizingFlow  # noqa: E402
 from probapprox.infer._draws import make_sampler  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
+from probapprox.models.ill_conditioned import CASES  # noqa: E402
 
 ILL = ("unscaled_regression", "logistic_1e4", "centred_hierarchical", "garch11")
 BUNDLED = ("linear_regression", "banana", "logistic_regression", "eight_schools")

@@ -23,7 +23,7 @@ import arviz as az  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro.infer import MCMC, NUTS  # noqa: E402
 
-from models.ill_conditioned import CASES, NUTS_FILE  # noqa: E402
+from probapprox.models.ill_conditioned import CASES, NUTS_FILE  # noqa: E402
 
 NAMES = ("logistic_1e4", "centred_hierarchical", "garch11")
 

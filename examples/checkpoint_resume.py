@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from numpyro.infer.autoguide import AutoNormal  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
 
 
 def main(args):

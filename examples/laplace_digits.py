@@ -42,13 +42,13 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import probapprox as pa  # noqa: E402
-from models.digits import shift_digits, split_digits  # noqa: E402
-from probapprox._demo_laplace import (  # noqa: E402
+from probapprox.demo import (  # noqa: E402
     digits_rows,
     format_laplace_table,
     train_map,
     write_laplace_tables,
 )
+from probapprox.models.digits import shift_digits, split_digits  # noqa: E402
 
 PRIOR_PRECISION = 1.0
 ALL_LAYER = {"kron": "KFAC", "diag": "diag"}

@@ -21,7 +21,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from probapprox._demo_gp import format_gp_table, run_gp_demo  # noqa: E402
+from probapprox.demo import format_gp_table, run_gp_demo  # noqa: E402
 
 
 def main(args):

@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
 from probapprox.guides import AutoIsoGaussianMixture  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
 
 QUADRANTS = [(1, 1), (-1, 1), (-1, -1), (1, -1)]
 

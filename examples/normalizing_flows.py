@@ -26,10 +26,10 @@ from numpyro.infer.autoguide import AutoMultivariateNormal  # noqa: E402
 from numpyro.infer.initialization import init_to_value  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
-from models.rezende import U1_LOG_Z  # noqa: E402
 from probapprox.estimators import PathELBO  # noqa: E402
 from probapprox.guides import AutoNormalizingFlow  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
+from probapprox.models.rezende import U1_LOG_Z  # noqa: E402
 
 
 def main(args):

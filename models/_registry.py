@@ -1,6 +1,6 @@
 """The registry of bundled models: ``MODELS`` (name -> :class:`BundledModel`) and ``get_model``."""
 
-from models import (
+from probapprox.models import (
     conjugate,
     eight_schools,
     logistic,
@@ -9,7 +9,7 @@ from models import (
     synthetic_mog,
     toy_densities,
 )
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["MODELS", "BundledModel", "Reference", "get_model"]
 
@@ -27,6 +27,7 @@ def _build() -> dict[str, BundledModel]:
 
 
 MODELS: dict[str, BundledModel] = _build()
+"""Bundled model name -> :class:`BundledModel` (model, data and exact reference if known)."""
 
 
 def get_model(name: str) -> BundledModel:

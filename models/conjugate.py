@@ -10,7 +10,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["beta_bernoulli", "bundles", "normal_normal"]
 

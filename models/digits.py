@@ -5,7 +5,7 @@ digit); see ``models/data/README.md`` for its source. Used by the Laplace exampl
 """
 
 import gzip
-from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +23,7 @@ def load_digits(*, scale: bool = True) -> tuple[np.ndarray, np.ndarray]:
         int64 labels in ``0..9`` of shape ``(1797,)``.
 
     """
-    resource = files("models").joinpath("data", "digits.csv.gz")
+    resource = Path(__file__).resolve().parent.joinpath("data", "digits.csv.gz")
     with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
         table = np.loadtxt(fh, delimiter=",", skiprows=1, dtype=np.float64)
     x, y = table[:, :-1], table[:, -1].astype(np.int64)

@@ -9,7 +9,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from models._reference import BundledModel
+from probapprox.models._reference import BundledModel
 
 __all__ = ["EIGHT_SCHOOLS_SIGMA", "EIGHT_SCHOOLS_Y", "bundles", "eight_schools"]
 

@@ -1,7 +1,7 @@
 r"""Ill-conditioned posteriors as real data give them: unscaled, correlated, constrained.
 
 Not in the bundled-model registry (they are test and benchmark cases for ``pa.fit``'s robust
-defaults); :data:`CASES` maps names to :class:`~models._reference.BundledModel`. Data are drawn
+defaults); :data:`CASES` maps names to :class:`~probapprox.models.BundledModel`. Data are drawn
 once from fixed seeds at import.
 
 * ``unscaled_regression``: :math:`y = X\beta + \varepsilon`, :math:`\sigma = 0.1` known, with
@@ -29,7 +29,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["CASES", "NUTS_FILE", "nuts_reference", "exact_regression_reference"]
 

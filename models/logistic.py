@@ -4,13 +4,13 @@ The table (569 rows, 30 features and a 0/1 ``target``) ships as ``models/data/br
 see ``models/data/README.md`` for its source and columns. No exact posterior is known.
 """
 
-from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from models._reference import BundledModel
+from probapprox.models._reference import BundledModel
 
 __all__ = ["bundles", "load_breast_cancer", "logistic_regression"]
 
@@ -29,7 +29,7 @@ def load_breast_cancer(*, standardize: bool = True) -> tuple[np.ndarray, np.ndar
         ``(569,)`` (1 = benign, 0 = malignant, as in scikit-learn) and the 30 column names.
 
     """
-    resource = files("models").joinpath("data", "breast_cancer.csv")
+    resource = Path(__file__).resolve().parent.joinpath("data", "breast_cancer.csv")
     with resource.open("r", encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")
         table = np.loadtxt(fh, delimiter=",", dtype=np.float64)

@@ -14,7 +14,7 @@ import numpyro
 import numpyro.distributions as dist
 from scipy.linalg import cho_solve
 
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["bundles", "linear_regression", "make_linear_regression_data"]
 

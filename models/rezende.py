@@ -36,7 +36,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax.nn import sigmoid
 
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["BOX", "BOX_LOG_Z", "U1_LOG_Z", "bundles", "energy", "rezende"]
 

@@ -15,7 +15,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["bundles", "make_mog", "mog", "mog_log_density"]
 

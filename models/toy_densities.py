@@ -14,7 +14,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 
-from models._reference import BundledModel, Reference
+from probapprox.models._reference import BundledModel, Reference
 
 __all__ = ["banana", "bundles", "four_modes", "funnel", "mixture_moments"]
 

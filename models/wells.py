@@ -6,7 +6,7 @@ its well and the distance to the nearest safe well — the classic example of a 
 logistic regression, used here for latent-GP classification (:class:`probapprox.gp.LatentGP`).
 """
 
-from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +25,7 @@ def load_wells() -> dict[str, np.ndarray]:
         ``association`` (int 0/1: member of a community association).
 
     """
-    path = files("models").joinpath("data", "wells.csv")
+    path = Path(__file__).resolve().parent.joinpath("data", "wells.csv")
     with path.open("r", encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")
         table = np.loadtxt(fh, delimiter=",", dtype=np.float64)

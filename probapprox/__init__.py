@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from probapprox import (
     diagnostics,
     estimators,
+    families,
     gp,
     guides,
     infer,
@@ -34,6 +35,7 @@ from probapprox.infer import (
 
 try:
     __version__ = version("probapprox")
+    """The installed version of probapprox (``0.0.0`` in a source tree never installed)."""
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
@@ -49,6 +51,7 @@ __all__ = [
     "__version__",
     "diagnostics",
     "estimators",
+    "families",
     "fit",
     "gp",
     "guides",

@@ -268,7 +268,7 @@ def run_laplace_demo(
     Full run: 64-128-128-10, 3000 steps; ``quick``: 64-32-32-10, 300 steps and only the
     ``mean_field`` and ``mc`` predictives. Writes the tables into ``out``; returns the rows.
     """
-    from models.digits import shift_digits, split_digits  # the repo's models package
+    from probapprox.models.digits import shift_digits, split_digits  # the repo's models package
 
     hidden, steps, delta = (32, 300, 1.0) if quick else (128, 3000, 1.0)
     methods = ("mean_field", "mc") if quick else ("mean_field", "probit", "mc")

@@ -17,8 +17,8 @@ from numpyro.infer.util import log_density
 from scipy import stats
 from scipy.special import expit, logsumexp
 
-import models
-from models import MODELS, BundledModel, Reference, get_model
+import probapprox.models as models
+from probapprox.models import MODELS, BundledModel, Reference, get_model
 
 # name -> (latent sample sites with shapes, observed sites incl. factors, deterministic sites)
 EXPECTED_SITES = {
@@ -252,7 +252,7 @@ def test_eight_schools_density_matches_scipy():
 
 
 def test_breast_cancer_csv_and_logistic_density():
-    from models.logistic import load_breast_cancer
+    from probapprox.models.logistic import load_breast_cancer
 
     path = models.__path__[0] + "/data/breast_cancer.csv"
     with open(path, encoding="utf-8") as fh:
@@ -382,7 +382,7 @@ def test_rezende_u1_gradient_finite_at_origin():
 
 
 def test_rezende_energy_rejects_unknown_name():
-    from models.rezende import energy
+    from probapprox.models.rezende import energy
 
     with pytest.raises(ValueError, match="Unknown energy 'u5'"):
         energy("u5", jnp.zeros(2))

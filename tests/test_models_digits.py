@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.digits import load_digits, shift_digits, split_digits
+from probapprox.models.digits import load_digits, shift_digits, split_digits
 
 
 @pytest.fixture(scope="module")

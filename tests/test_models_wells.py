@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.wells import load_wells, split_wells
+from probapprox.models.wells import load_wells, split_wells
 
 
 def test_table_shape_and_coding():

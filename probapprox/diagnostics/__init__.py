@@ -4,7 +4,6 @@ from probapprox.diagnostics._arviz import to_datatree as to_datatree
 from probapprox.diagnostics._plots import plot_fits as plot_fits
 from probapprox.diagnostics._psis import PSISResult as PSISResult
 from probapprox.diagnostics._psis import psis as psis
-from probapprox.diagnostics._psis import psis_khat_threshold as psis_khat_threshold
 from probapprox.diagnostics._report import ApproximationWarning as ApproximationWarning
 from probapprox.diagnostics._report import Diagnostics as Diagnostics
 from probapprox.diagnostics._report import diagnose as diagnose
@@ -16,6 +15,5 @@ __all__ = [
     "diagnose",
     "plot_fits",
     "psis",
-    "psis_khat_threshold",
     "to_datatree",
 ]

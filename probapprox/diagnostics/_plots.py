@@ -24,6 +24,33 @@ def _scalars(tree: xr.DataTree) -> dict[str, np.ndarray]:
     return out
 
 
+def _loss_panel(ax: object, losses: Mapping[str, np.ndarray]) -> None:
+    """Moving averages of the losses on a linear axis with plain tick labels.
+
+    The y-range runs from the lowest average to the highest one after the first tenth of the
+    steps, so the start-up transient (often orders of magnitude above the plateau) does not
+    squash the part of the trace that shows convergence; clipped traces are flagged in the title.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    lo, hi, clipped = np.inf, -np.inf, False
+    for label, loss in losses.items():
+        window = max(1, loss.size // 50)
+        smooth = np.convolve(np.nan_to_num(loss), np.ones(window) / window, mode="valid")
+        ax.plot(smooth, label=label, lw=1)
+        tail = smooth[smooth.size // 10 :]
+        lo, hi = min(lo, float(smooth.min())), max(hi, float(tail.max()))
+        clipped |= bool(smooth.max() > tail.max())
+    pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.05
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.yaxis.set_major_locator(MaxNLocator(5))
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+    ax.set_title("−ELBO (moving average" + ("; start clipped)" if clipped else ")"))
+    ax.set_xlabel("step")
+    ax.set_ylabel("−ELBO")
+    ax.legend(fontsize=7)
+
+
 def plot_fits(
     trees: Mapping[str, xr.DataTree],
     path: str | os.PathLike,
@@ -55,15 +82,9 @@ def plot_fits(
     nrows = -(-(1 + panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False)
     axes = axes.ravel()
-    for label in labels:
-        loss = np.asarray(trees[label]["sample_stats"]["loss"].values)
-        window = max(1, loss.size // 50)
-        smooth = np.convolve(np.nan_to_num(loss), np.ones(window) / window, mode="valid")
-        axes[0].plot(smooth, label=label, lw=1)
-    axes[0].set_title("−ELBO (moving average)")
-    axes[0].set_xlabel("step")
-    axes[0].set_yscale("symlog")
-    axes[0].legend(fontsize=7)
+    _loss_panel(
+        axes[0], {k: np.asarray(t["sample_stats"]["loss"].values) for k, t in trees.items()}
+    )
     if pair:
         ax = axes[1]
         for label in labels:

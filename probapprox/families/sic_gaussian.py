@@ -51,9 +51,7 @@ from probapprox.linalg import rmatvec, solve, solve_local
 from probapprox.linalg._pattern import check_cols, check_pattern, check_subset
 
 __all__ = [
-    "DIAG_FLOOR",
     "SICParams",
-    "ColumnTerms",
     "factor_values",
     "init_from_prior",
     "column_terms",

@@ -27,6 +27,7 @@ _NUMPYRO_CONFIG_ATTRS: dict[str, tuple[str, ...]] = {
 }
 
 GUIDES: dict[str, type] = {name: getattr(autoguide, name) for name in _NUMPYRO_CONFIG_ATTRS}
+"""Guide name -> class: NumPyro's autoguides and probapprox's (see :func:`register_guide`)."""
 
 
 def register_guide(cls: type) -> type:

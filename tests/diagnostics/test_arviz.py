@@ -7,7 +7,7 @@ import xarray as xr
 from numpyro.infer.autoguide import AutoMultivariateNormal
 
 import probapprox as pa
-from models import get_model
+from probapprox.models import get_model
 
 
 @pytest.fixture(scope="module")

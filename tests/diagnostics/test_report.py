@@ -65,7 +65,7 @@ def test_meanfield_flags_correlation_fullrank_does_not():
 
 
 def test_elbo_matches_normal_normal_evidence():
-    from models import get_model
+    from probapprox.models import get_model
 
     bm = get_model("normal_normal")
     r = pa.fit(

@@ -10,10 +10,10 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.initialization import init_to_value
 
 import probapprox as pa
-from models import get_model
-from models.rezende import U1_LOG_Z, energy
 from probapprox.estimators import PathELBO
 from probapprox.guides import AutoNormalizingFlow
+from probapprox.models import get_model
+from probapprox.models.rezende import U1_LOG_Z, energy
 
 FLOWS = ["planar", "radial", "affine_coupling", "spline"]
 

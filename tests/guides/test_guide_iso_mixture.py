@@ -6,8 +6,8 @@ import numpyro.distributions as dist
 import pytest
 
 import probapprox as pa
-from models import get_model
 from probapprox.guides import AutoIsoGaussianMixture, IsoGaussianMixtureDistribution
+from probapprox.models import get_model
 
 QUADRANTS = [(1, 1), (-1, 1), (-1, -1), (1, -1)]  # the bundled models' mode order
 

@@ -11,8 +11,8 @@ from numpyro.infer.autoguide import (
 from numpyro.optim import Adam
 
 import probapprox as pa
-from models import get_model
 from probapprox.estimators import PathELBO
+from probapprox.models import get_model
 from tests.infer.conftest import hier_model, linreg_model
 
 

@@ -11,7 +11,7 @@ import pytest
 from numpyro.infer.autoguide import AutoMultivariateNormal
 
 import probapprox as pa
-from models.ill_conditioned import CASES, NUTS_FILE
+from probapprox.models.ill_conditioned import CASES, NUTS_FILE
 
 CHEAP = ["unscaled_regression", "logistic_1e4"]
 HEAVY = ["centred_hierarchical", "garch11"]

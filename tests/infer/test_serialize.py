@@ -11,7 +11,7 @@ from numpyro.infer.autoguide import (
 )
 
 import probapprox as pa
-from models import get_model
+from probapprox.models import get_model
 
 GUIDES = [AutoNormal, AutoLowRankMultivariateNormal]
 
@@ -39,7 +39,7 @@ def test_load_in_fresh_process_gives_identical_draws(saved):
         jax.config.update("jax_enable_x64", True)
         import numpy as np
         import probapprox as pa
-        from models import get_model
+        from probapprox.models import get_model
         model = get_model("eight_schools").model
         res = {{}}
         for name in {list(results)!r}:

@@ -16,10 +16,10 @@ from numpyro.infer.autoguide import (
 )
 
 import probapprox as pa
-from models import get_model
 from probapprox.guides import AutoIsoGaussianMixture, AutoNormalizingFlow
 from probapprox.infer._flat import flat_latent
 from probapprox.infer._whiten import whitener_for
+from probapprox.models import get_model
 from tests.infer.conftest import linreg_model
 
 

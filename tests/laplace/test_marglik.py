@@ -7,8 +7,8 @@ import pytest
 from jax.test_util import check_grads
 from scipy.optimize import minimize_scalar
 
-from models.logistic import load_breast_cancer
 from probapprox.laplace import fit_laplace
+from probapprox.models.logistic import load_breast_cancer
 
 
 def apply_fn(params, X):

@@ -8,8 +8,8 @@ import pytest
 from numpyro.infer.initialization import init_to_value
 
 import probapprox as pa
-from models import MODELS, get_model
 from probapprox.guides import AutoIsoGaussianMixture
+from probapprox.models import MODELS, get_model
 from probapprox.optim import IsoMixtureDescent
 
 MU = jnp.array([1.0, -2.0, 0.5])

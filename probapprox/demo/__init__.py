@@ -1,0 +1,128 @@
+"""``probapprox demo``: the library's main job, section by section.
+
+Each section fits something, writes its files into the output folder and returns a markdown
+table with one explaining line per row under it:
+
+1. ``bundled`` (:mod:`probapprox.demo._bundled`): every bundled model with several guides;
+   PSIS diagnostics, ArviZ files, one plot per model; ``summary.md``.
+2. ``auto``: reserved for the automatic guide choice (not yet written; see :data:`SECTIONS`).
+3. ``laplace``: a MAP MLP on the bundled digits, last-layer KFAC Laplace with marginal-likelihood
+   prior precision, calibration on held-out and rotated digits; ``laplace_digits.md``.
+4. ``gp`` (full run only): latent-GP classification of the bundled wells data; ``gp_wells.md``.
+
+>>> from probapprox.demo import run
+>>> run("demo_out", quick=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from probapprox._demo_laplace import (
+    LaplaceRow,
+    digits_rows,
+    fit_temperature,
+    format_laplace_table,
+    laplace_predictives,
+    metric_rows,
+    run_laplace_demo,
+    train_map,
+    write_laplace_tables,
+)
+from probapprox.demo._bundled import DEMO_PLAN, QUICK_PLAN, Row, format_table, run_bundled
+from probapprox.demo._gp import format_gp_table, logistic_baseline, run_gp_demo
+from probapprox.demo._laplace_legend import explain_laplace_rows
+
+__all__ = [
+    "DEMO_PLAN",
+    "QUICK_PLAN",
+    "SECTIONS",
+    "LaplaceRow",
+    "Row",
+    "Section",
+    "digits_rows",
+    "fit_temperature",
+    "format_gp_table",
+    "format_laplace_table",
+    "format_table",
+    "laplace_predictives",
+    "logistic_baseline",
+    "metric_rows",
+    "run",
+    "run_bundled",
+    "run_gp_demo",
+    "run_laplace_demo",
+    "train_map",
+    "write_laplace_tables",
+]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the demo: ``body(out, quick=...)`` runs it and returns its table as text.
+
+    Attributes:
+        name: Short name (``bundled``, ``laplace``, ``gp``).
+        title: The heading printed above the table.
+        body: ``body(out, quick=...) -> str``: fits, writes files into ``out``, returns the
+            table with its explaining lines.
+        in_quick: Whether ``probapprox demo --quick`` runs it.
+
+    """
+
+    name: str
+    title: str
+    body: Callable[..., str]
+    in_quick: bool = True
+
+
+def _laplace(out: Path, *, quick: bool) -> str:
+    rows = run_laplace_demo(out, quick=quick)
+    return "\n".join([format_laplace_table(rows), "", *explain_laplace_rows(rows)])
+
+
+def _gp(out: Path, *, quick: bool) -> str:
+    return format_gp_table(run_gp_demo(out, quick=quick))
+
+
+# The sections after ``bundled`` (which always runs first and alone takes ``models=``).
+# The automatic-guide section ("auto") goes first in this tuple, before "laplace".
+SECTIONS: tuple[Section, ...] = (
+    Section("laplace", "Laplace on the digits MLP (last-layer KFAC, marglik prior)", _laplace),
+    Section("gp", "Latent-GP classification of the wells data (DKLGP)", _gp, in_quick=False),
+)
+"""The demo's sections after ``bundled``, in the order they run."""
+
+
+def run(
+    out: str | os.PathLike = "demo_out", *, quick: bool = False, models: list[str] | None = None
+) -> None:
+    """Run the demo and print its tables; the files go into ``out``.
+
+    Args:
+        out: Output folder (created if missing).
+        quick: The short plan (fewer models, steps and draws; no GP section).
+        models: Only the ``bundled`` section, for these bundled model names.
+
+    Raises:
+        ValueError: If a name in ``models`` is not a bundled model (lists the valid names).
+
+    """
+    out = Path(out)
+    print(f"probapprox demo ({'quick' if quick else 'full'}): writing to {out}/", flush=True)
+    print("\nBundled models × guides:", flush=True)
+    rows = run_bundled(out, quick=quick, models=models)
+    print("\n" + format_table(rows), flush=True)
+    if models:
+        return
+    for section in SECTIONS:
+        if quick and not section.in_quick:
+            continue
+        print(f"\n{section.title}:", flush=True)
+        table = section.body(out, quick=quick)
+        print("\n" + table, flush=True)
+    sys.stdout.flush()

@@ -1,0 +1,234 @@
+"""The bundled-models section of the demo: each bundled model fitted with several guides.
+
+For each bundled model and guide: fit with :func:`probapprox.fit`, compute the PSIS
+diagnostics, write the ArviZ file (``<model>__<guide>.nc``) and one plot per model
+(``<model>.png``); the table is written as ``summary.json`` and ``summary.md``. Warnings a
+fit raises (e.g. :class:`probapprox.ConvergenceWarning` when the stopping rule had not fired
+within the step budget) are recorded in the row's note instead of being printed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["DEMO_PLAN", "QUICK_PLAN", "Row", "explain_row", "format_table", "run_bundled"]
+
+MF, FR, LR = "AutoNormal", "AutoMultivariateNormal", "AutoLowRankMultivariateNormal"
+MIX = "AutoIsoGaussianMixture"
+NF = "AutoNormalizingFlow"
+LAP = "AutoLaplace"
+
+# model -> guides, for the full run
+DEMO_PLAN: dict[str, tuple[str, ...]] = {
+    "normal_normal": (MF, FR),
+    "beta_bernoulli": (MF, FR),
+    "linear_regression": (MF, FR, LAP),
+    "eight_schools": (MF, FR, NF),
+    "logistic_regression": (MF, LR, FR, LAP),
+    "funnel": (MF, FR, MIX, NF),
+    "banana": (MF, FR, MIX, NF),
+    "four_modes": (MF, FR, MIX),
+    "four_modes_unequal": (MF, FR, MIX),
+    "mog2d": (FR, MIX),
+    "mog10d": (FR, MIX),
+    "rezende_u1": (MF, FR, MIX, NF),
+    "rezende_u2": (MF, FR, MIX, NF),
+    "rezende_u3": (MF, FR, MIX, NF),
+    "rezende_u4": (MF, FR, MIX, NF),
+}
+"""Bundled model -> guides fitted by the full demo."""
+# steps and diagnostic draws per fit; the stopping rule ends most fits earlier
+FULL_STEPS, FULL_DRAWS = 5000, 10_000
+QUICK_STEPS, QUICK_DRAWS = 1500, 2000
+QUICK_PLAN: dict[str, tuple[str, ...]] = {
+    "linear_regression": (MF, FR),
+    "eight_schools": (FR,),
+    "logistic_regression": (LR,),
+    "funnel": (FR,),
+    "four_modes": (FR, MIX),
+    "rezende_u1": (FR, MIX),
+}
+"""Bundled model -> guides fitted by ``probapprox demo --quick``."""
+
+
+@dataclass
+class Row:
+    """One line of the demo table (``note``: the verdict and any warnings the fit raised)."""
+
+    model: str
+    guide: str
+    steps: int
+    elbo: float
+    elbo_se: float
+    log_Z: float | None
+    pareto_k: float
+    ess: float
+    seconds: float
+    note: str
+
+
+# one-line descriptions of the guides, for the explanation under the table
+_GUIDES = {
+    MF: "mean-field Gaussian (independent coordinates)",
+    FR: "full-covariance Gaussian",
+    LR: "Gaussian with a low-rank-plus-diagonal covariance",
+    MIX: "mixture of isotropic Gaussians with learned weights",
+    NF: "normalizing flow",
+    LAP: "Laplace: a Gaussian at the MAP with the inverse Hessian as covariance",
+}
+
+
+def _note(pareto_k: float, log_z: float | None, elbo: float, caught: list[str]) -> str:
+    notes = []
+    if not math.isfinite(pareto_k) and pareto_k < 0:
+        notes.append("exact")
+    elif pareto_k > 0.7:
+        notes.append("k̂>0.7: unreliable")
+    elif pareto_k > 0.5:
+        notes.append("k̂>0.5")
+    if log_z is not None:
+        notes.append(f"KL(q‖p)≈{max(log_z - elbo, 0.0):.3g}")
+    notes += [f"{n}× {w}" if n > 1 else w for w, n in Counter(caught).items()]
+    return ", ".join(notes)
+
+
+def _warning_note(w: warnings.WarningMessage, num_steps: int) -> str:
+    """A short note for a warning a fit raised (the full text is in the fit's diagnostics)."""
+    name = w.category.__name__
+    if name == "ConvergenceWarning":
+        return f"not settled in {num_steps} steps"
+    return name
+
+
+def explain_row(row: Row) -> str:
+    """One line that says what ``row`` of the table is and how to read its numbers."""
+    what = f"{row.model} × {row.guide}: {_GUIDES.get(row.guide, row.guide)}"
+    k = row.pareto_k
+    if not math.isfinite(k) and k < 0:
+        verdict = "q is the exact posterior (constant importance weights)"
+    elif k > 0.7:
+        verdict = "k̂ > 0.7, q misses posterior mass (tails, modes or correlations)"
+    elif k > 0.5:
+        verdict = "k̂ in (0.5, 0.7], usable with importance correction"
+    else:
+        verdict = "k̂ ≤ 0.5, q is close enough for importance sampling"
+    if row.log_Z is not None:
+        kl = max(row.log_Z - row.elbo, 0.0)
+        verdict += f"; log Z is exact, so KL(q‖p) = log Z − ELBO ≈ {kl:.3g}"
+    return f"- {what}; {verdict}."
+
+
+def _marginals(reference: object) -> dict[str, tuple[float, float]]:
+    """Exact Gaussian-style marginals ``name[j] -> (mean, sd)`` from a model reference."""
+    import numpy as np
+
+    if reference is None or reference.mean is None or reference.sd is None:
+        return {}
+    out = {}
+    for site, mean in reference.mean.items():
+        m, s = np.ravel(mean), np.ravel(reference.sd[site])
+        for j in range(m.size):
+            out[site if m.size == 1 else f"{site}[{j}]"] = (float(m[j]), float(s[j]))
+    return out
+
+
+def format_table(rows: list[Row], *, explain: bool = True) -> str:
+    """Markdown table of the demo rows, with one explaining line per row under it."""
+    head = "| model | guide | steps | ELBO ± se | log Z | k̂ | IS ESS | s | note |"
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        log_z = "" if r.log_Z is None else f"{r.log_Z:.4f}"
+        lines.append(
+            f"| {r.model} | {r.guide} | {r.steps} | {r.elbo:.4f} ± {r.elbo_se:.4f} | {log_z} | "
+            f"{r.pareto_k:.2f} | {r.ess:.0f} | {r.seconds:.1f} | {r.note} |"
+        )
+    if explain:
+        lines += [
+            "",
+            "ELBO ± se: Monte Carlo estimate of the evidence lower bound (higher is better); "
+            "k̂: PSIS Pareto shape of the importance weights p/q; IS ESS: their effective "
+            "sample size; s: seconds for the fit, diagnostics and export.",
+            "",
+        ]
+        lines += [explain_row(r) for r in rows]
+    return "\n".join(lines)
+
+
+def run_bundled(
+    out: str | os.PathLike, *, quick: bool = False, models: list[str] | None = None
+) -> list[Row]:
+    """Fit the plan's models and guides, write their files to ``out``; returns the rows.
+
+    Args:
+        out: Output folder (created if missing).
+        quick: Use :data:`QUICK_PLAN` and shorter fits instead of :data:`DEMO_PLAN`.
+        models: Only these bundled models (names of :data:`probapprox.models.MODELS`).
+
+    Raises:
+        ValueError: If a name in ``models`` is not a bundled model (lists the valid names).
+
+    """
+    import probapprox as pa
+    from probapprox.diagnostics import plot_fits
+    from probapprox.models import get_model
+
+    plan = dict(QUICK_PLAN if quick else DEMO_PLAN)
+    if models:
+        plan = {m: plan.get(m, DEMO_PLAN.get(m, (FR,))) for m in models}
+    for name in plan:
+        get_model(name)  # fail early with the list of valid names
+    # the export reuses the diagnostics draw count, so its sampler is already compiled
+    num_steps, num_draws = (QUICK_STEPS, QUICK_DRAWS) if quick else (FULL_STEPS, FULL_DRAWS)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    for name, guides in plan.items():
+        bm = get_model(name)
+        trees = {}
+        for guide_name in guides:
+            guide = pa.guides.make_guide(guide_name, bm.model)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = pa.fit(
+                    bm.model, guide, *bm.args, num_steps=num_steps, seed=0, progress=False,
+                    **bm.kwargs,
+                )  # fmt: skip
+                diag = result.diagnostics(num_draws, seed=1, warn=False)
+                tree = result.to_arviz(num_draws, seed=2)
+            seconds = time.perf_counter() - t0
+            fit_warnings = [
+                _warning_note(w, num_steps)
+                for w in caught
+                if issubclass(w.category, (pa.ConvergenceWarning, pa.NonFiniteWarning))
+            ]
+            tree.to_netcdf(out / f"{name}__{guide_name}.nc")
+            trees[guide_name] = tree
+            log_z = bm.reference.log_Z if bm.reference is not None else None
+            note = _note(diag.pareto_k, log_z, diag.elbo, fit_warnings)
+            row = Row(
+                name, guide_name, num_steps, diag.elbo, diag.elbo_se, log_z, diag.pareto_k,
+                diag.ess, seconds, note,
+            )  # fmt: skip
+            rows.append(row)
+            print(
+                f"  {name:<20} {guide_name:<30} ELBO {diag.elbo:10.4f}  k̂ {diag.pareto_k:5.2f}"
+                f"  {seconds:5.1f}s",
+                flush=True,
+            )
+        plot_fits(
+            trees,
+            out / f"{name}.png",
+            title=f"{name}: {bm.description}"[:120],
+            reference=_marginals(bm.reference),
+        )
+    (out / "summary.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    (out / "summary.md").write_text(format_table(rows) + "\n")
+    return rows
