@@ -170,3 +170,12 @@ def test_no_module_imports_another_packages_private_module():
     assert new == [], "import through the package's public __init__ instead: " + repr(new)
     # an allow-list entry that no longer occurs must be removed, so the list only shrinks
     assert sorted(PRIVATE_IMPORTS_ALLOWED - found) == []
+
+
+def test_examples_use_only_the_public_api():
+    private = {}
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        found = [t for t in _imports(path, path.stem) if _private_owner(t) is not None]
+        if found:
+            private[path.name] = found
+    assert private == {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,16 +114,20 @@ def run(
 
     """
     out = Path(out)
+    wall, cpu = time.perf_counter(), time.process_time()
     print(f"probapprox demo ({'quick' if quick else 'full'}): writing to {out}/", flush=True)
     print("\nBundled models × guides:", flush=True)
     rows = run_bundled(out, quick=quick, models=models)
     print("\n" + format_table(rows), flush=True)
-    if models:
-        return
-    for section in SECTIONS:
-        if quick and not section.in_quick:
-            continue
-        print(f"\n{section.title}:", flush=True)
-        table = section.body(out, quick=quick)
-        print("\n" + table, flush=True)
+    if not models:
+        for section in SECTIONS:
+            if quick and not section.in_quick:
+                continue
+            print(f"\n{section.title}:", flush=True)
+            table = section.body(out, quick=quick)
+            print("\n" + table, flush=True)
+    # CPU seconds of this process: about the wall time on a quiet machine (mostly single-
+    # threaded compilation), whatever the load now
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"\ndemo done: {wall:.0f} s wall, {cpu:.0f} s CPU; files in {out}/")
     sys.stdout.flush()

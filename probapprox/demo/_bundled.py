@@ -25,35 +25,34 @@ MIX = "AutoIsoGaussianMixture"
 NF = "AutoNormalizingFlow"
 LAP = "AutoLaplace"
 
-# model -> guides, for the full run
+# model -> guides, for the full run (one-dimensional models: the full-covariance Gaussian is
+# the mean-field one; an isotropic mixture is no help on the funnel's scale change)
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
-    "normal_normal": (MF, FR),
-    "beta_bernoulli": (MF, FR),
+    "normal_normal": (MF,),
+    "beta_bernoulli": (MF,),
     "linear_regression": (MF, FR, LAP),
     "eight_schools": (MF, FR, NF),
     "logistic_regression": (MF, LR, FR, LAP),
-    "funnel": (MF, FR, MIX, NF),
-    "banana": (MF, FR, MIX, NF),
+    "funnel": (MF, FR, NF),
+    "banana": (FR, MIX, NF),
     "four_modes": (MF, FR, MIX),
-    "four_modes_unequal": (MF, FR, MIX),
+    "four_modes_unequal": (FR, MIX),
     "mog2d": (FR, MIX),
     "mog10d": (FR, MIX),
     "rezende_u1": (MF, FR, MIX, NF),
-    "rezende_u2": (MF, FR, MIX, NF),
-    "rezende_u3": (MF, FR, MIX, NF),
-    "rezende_u4": (MF, FR, MIX, NF),
+    "rezende_u2": (FR, MIX, NF),
+    "rezende_u3": (FR, MIX, NF),
+    "rezende_u4": (FR, MIX, NF),
 }
 """Bundled model -> guides fitted by the full demo."""
-# steps and diagnostic draws per fit; the stopping rule ends most fits earlier
-FULL_STEPS, FULL_DRAWS = 5000, 10_000
-QUICK_STEPS, QUICK_DRAWS = 1500, 2000
+# steps and diagnostic draws per fit; the stopping rule ends many fits earlier. Most of a fit's
+# time is compilation, so the quick plan saves by fitting fewer models, not fewer steps.
+FULL_STEPS, FULL_DRAWS = 5000, 5000
+QUICK_STEPS, QUICK_DRAWS = 1500, 1000
 QUICK_PLAN: dict[str, tuple[str, ...]] = {
     "linear_regression": (MF, FR),
     "eight_schools": (FR,),
-    "logistic_regression": (LR,),
-    "funnel": (FR,),
     "four_modes": (FR, MIX),
-    "rezende_u1": (FR, MIX),
 }
 """Bundled model -> guides fitted by ``probapprox demo --quick``."""
 
