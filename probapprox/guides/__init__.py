@@ -2,6 +2,8 @@
 
 from probapprox.guides._flow import AutoNormalizingFlow as AutoNormalizingFlow
 from probapprox.guides._flow_dist import FlowDistribution as FlowDistribution
+from probapprox.guides._hooks import FitHooks as FitHooks
+from probapprox.guides._hooks import Whitener as Whitener
 from probapprox.guides._iso_mixture import AutoIsoGaussianMixture as AutoIsoGaussianMixture
 from probapprox.guides._iso_mixture import (
     IsoGaussianMixtureDistribution as IsoGaussianMixtureDistribution,
@@ -22,10 +24,12 @@ __all__ = [
     "AutoLaplace",
     "AutoNormalizingFlow",
     "AutoSIC",
+    "FitHooks",
     "FlowDistribution",
     "IsoGaussianMixtureDistribution",
     "LowRankPrecisionNormal",
     "SICNormal",
+    "Whitener",
     "guide_class",
     "guide_config",
     "make_guide",

@@ -152,6 +152,14 @@ class AutoIsoGaussianMixture(AutoContinuous):
 
         return MixtureELBO(self.num_particles)
 
+    def whitener(self, flat: Any, *, dense_max: int) -> tuple[None, str]:
+        """Hook of :func:`probapprox.fit`'s warm start: not whitened (see ``FitHooks``)."""
+        del flat, dense_max
+        return None, (
+            "isotropic mixture components cannot absorb a non-isotropic whitening, and one MAP "
+            "would collapse the components; use num_starts for multimodal targets"
+        )
+
     def default_optimizer(self, num_steps: int) -> Any:
         """:class:`~probapprox.optim.IsoMixtureDescent` with this guide's step settings.
 

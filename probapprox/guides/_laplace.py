@@ -210,6 +210,11 @@ class AutoLaplace(AutoContinuous):
         """Hook run by :func:`probapprox.fit` after the MAP search: adds the Laplace factors."""
         return self.laplace_params(params, *args, **kwargs)
 
+    def whitener(self, flat: Any, *, dense_max: int) -> tuple[None, str]:
+        """Hook of :func:`probapprox.fit`'s warm start: not whitened (see ``FitHooks``)."""
+        del flat, dense_max
+        return None, "AutoLaplace is itself a MAP + curvature method"
+
     def _ensure(self, params: dict) -> dict:
         return params if self.has_laplace(params) else self.laplace_params(params)
 

@@ -7,9 +7,9 @@ from probapprox.infer._fit import fit as fit
 from probapprox.infer._multistart import StartSummary as StartSummary
 from probapprox.infer._nonfinite import NonFiniteError as NonFiniteError
 from probapprox.infer._nonfinite import NonFiniteWarning as NonFiniteWarning
+from probapprox.infer._psis_stack import Stack as Stack
 from probapprox.infer._result import FitResult as FitResult
 from probapprox.infer._serialize import load as load
-from probapprox.infer._stack import Stack as Stack
 
 __all__ = [
     "CheckpointMismatch",

@@ -21,7 +21,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from probapprox._checks import check_int
-from probapprox.infer._args import split_args
+from probapprox.infer._plan import split_args
 
 __all__ = ["Draws", "latent_sites", "make_sampler"]
 

@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
-from numpyro.infer import SVI
 
-from probapprox._checks import check_int
-from probapprox.guides import make_guide
-from probapprox.infer._args import split_args
-from probapprox.infer._checkpoint import read_checkpoint
 from probapprox.infer._converge import ConvergenceRule, warn_not_converged
-from probapprox.infer._defaults import default_loss, default_optimizer
 from probapprox.infer._finish import finish
-from probapprox.infer._fit_options import (
-    as_optimizer,
-    check_continuous,
-    check_options,
-    settles,
-    stop_note,
-    stopping_rule,
-)
 from probapprox.infer._loop import run_loop
-from probapprox.infer._nonfinite import explain_nonfinite
+from probapprox.infer._plan import make_plan
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
-from probapprox.infer._step import SVIView, constrain_with, make_chunk_fn
 
 __all__ = ["fit"]
-
-_MAX_CHUNK = 1000
-_TARGET_UPDATES = 50
-_OWNER = "probapprox.fit"
 
 
 def fit(
@@ -67,14 +44,20 @@ def fit(
     """Fit ``guide`` to the posterior of ``model`` by stochastic variational inference.
 
     Minimises the negative ELBO ``E_q[log q(θ) − log p(x, θ)]`` with the guide's own
-    estimator and optimiser where it defines them (``default_loss(num_steps)``,
-    ``default_optimizer(num_steps)``), else :class:`~probapprox.estimators.PathELBO` for
-    NumPyro's Gaussian autoguides (``Trace_ELBO`` for other guides) and Adam with a
-    cosine-decayed step size. An optimiser with a ``paired_loss()`` (e.g.
-    :class:`~probapprox.optim.FBGVI`) brings its own loss. Steps run inside jitted
-    ``lax.scan`` chunks; the progress bar, callback, checkpoints and the stopping rule act
-    between chunks. A guide with a ``post_fit(params, *args, **kwargs) -> params`` method
-    (e.g. :class:`~probapprox.guides.AutoLaplace`) gets to finish its parameters after the loop.
+    estimator and optimiser where it defines them (the ``default_loss(num_steps)`` and
+    ``default_optimizer(num_steps)`` hooks of :class:`~probapprox.guides.FitHooks`), else
+    :class:`~probapprox.estimators.PathELBO` for NumPyro's Gaussian autoguides
+    (``Trace_ELBO`` for other guides) and Adam with a cosine-decayed step size. An
+    optimiser with a ``paired_loss()`` (e.g. :class:`~probapprox.optim.FBGVI`) brings its
+    own loss. Steps run inside jitted ``lax.scan`` chunks; the progress bar, callback,
+    checkpoints and the stopping rule act between chunks. A guide with a
+    ``post_fit(params, *args, **kwargs) -> params`` hook (e.g.
+    :class:`~probapprox.guides.AutoLaplace`) gets to finish its parameters after the loop.
+
+    The walk: :func:`~._plan.make_plan` checks the arguments and fixes every decision in a
+    frozen ``FitPlan``; the three stages read it: ``prepare_starts`` (warm start, whitening,
+    ``K`` starts), ``run_loop`` (chunks, stopping rule, checkpoints) and ``finish`` (model
+    coordinates, ``post_fit``, best run or PSIS stack).
 
     Robust defaults (each can be turned off):
 
@@ -129,123 +112,32 @@ def fit(
             the model or guide site and the parameters).
 
     """
-    num_steps = check_int(_OWNER, "num_steps", num_steps)
-    seed = check_int(_OWNER, "seed", seed, minimum=0)
-    num_starts = check_options(warm_start, num_starts, multi_start, dense_max)
-    if isinstance(guide, str):
-        guide = make_guide(guide, model)
-    if not callable(guide):
-        raise TypeError(f"probapprox.fit(guide=...) expects a NumPyro guide; got {guide!r}.")
-    if checkpoint_every is not None:
-        checkpoint_every = check_int(_OWNER, "checkpoint_every", checkpoint_every)
-        if checkpoint is None:
-            raise ValueError("probapprox.fit(checkpoint_every=...) needs checkpoint=<path>.")
-    if chunk_size is None:
-        chunk_size = min(_MAX_CHUNK, max(1, math.ceil(num_steps / _TARGET_UPDATES)))
-    chunk_size = check_int(_OWNER, "chunk_size", chunk_size)
-    if checkpoint_every is not None:
-        chunk_size = min(chunk_size, checkpoint_every)
-
-    check_continuous(model, args, kwargs)
-    if loss is None and callable(getattr(optimizer, "paired_loss", None)):
-        loss = optimizer.paired_loss()  # e.g. FBGVI, whose update lives in its loss
-    loss = default_loss(guide, num_steps) if loss is None else loss
-    optim = default_optimizer(guide, num_steps) if optimizer is None else as_optimizer(optimizer)
-    rule = stopping_rule(early_stop, num_steps, chunk_size, loss)
-    stops = early_stop is not False and settles(loss, guide)
-    svi = SVI(model, guide, optim, loss)
-    dynamic, rebuild = split_args(args, kwargs)
-    starts = prepare_starts(
-        svi,
+    plan = make_plan(
         model,
         guide,
         args,
         kwargs,
-        dynamic,
-        rebuild,
-        seed=seed,
-        num_starts=num_starts,
-        warm_start=warm_start,
-        dense_max=dense_max,
-        init_params=init_params,
-        skip_log=skip_nonfinite,
-    )
-    carry, extra = starts.carry, starts.extra
-
-    header = {
-        "seed": seed,
-        "num_steps": num_steps,
-        "guide": type(guide).__name__,
-        "num_starts": num_starts,
-        "whitened": starts.to_model is not None,
-    }
-    losses: list[np.ndarray] = []
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        (carry, extra), prev = read_checkpoint(checkpoint, (carry, extra), header)
-        losses.append(prev)
-
-    def on_failure(new: Any, failed: np.ndarray) -> None:
-        k = int(np.argmax(failed >= 0))
-        pick = (lambda x: x[k]) if starts.batched else (lambda x: x)
-        view = SVIView(svi, constrain_with(svi, starts.to_model, jax.tree.map(pick, extra)))
-        raise explain_nonfinite(
-            view,
-            jax.tree.map(pick, new.svi_state),
-            int(failed[k]),
-            np.asarray(pick(new.bad_leaves)),
-            args,
-            kwargs,
-        )
-
-    chunk = make_chunk_fn(
-        svi,
-        rebuild,
-        chunk_size,
-        skip_nonfinite=skip_nonfinite,
-        to_model=starts.to_model,
-        batched=starts.batched,
-    )
-    t0 = time.perf_counter()
-    out = run_loop(
-        chunk,
-        carry,
-        extra,
-        dynamic,
         num_steps=num_steps,
-        chunk_size=chunk_size,
-        losses=losses,
-        rule=rule,
-        early_stop=stops,
+        seed=seed,
+        optimizer=optimizer,
+        loss=loss,
         progress=progress,
+        skip_nonfinite=skip_nonfinite,
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
-        header=header,
+        resume=resume,
+        chunk_size=chunk_size,
+        init_params=init_params,
         callback=callback,
-        on_failure=on_failure,
-    )
-    seconds = time.perf_counter() - t0
-    info = {
-        "guide": type(guide).__name__,
-        "loss": type(loss).__name__,
-        "optimizer": type(optim).__name__,
-        "num_steps": num_steps,
-        "early_stop": stop_note(early_stop, loss, stops=stops),
-        **starts.info,
-    }
-    result = finish(
-        svi,
-        model,
-        guide,
-        args,
-        kwargs,
-        out,
-        extra,
-        starts.to_model,
-        seed=seed,
-        info=info,
-        seconds=seconds,
+        warm_start=warm_start,
+        early_stop=early_stop,
+        num_starts=num_starts,
         multi_start=multi_start,
+        dense_max=dense_max,
     )
-    if early_stop is not False and not result.converged:
-        warn_not_converged(num_steps, rule, rule.change_bound(result.losses))
+    starts = prepare_starts(plan)  # initial loop state: warm start, whitening, K starts
+    out = run_loop(plan, starts)  # jitted chunks until the cap or the stopping rule
+    result = finish(plan, starts, out)  # model coordinates, post_fit, best run or stack
+    if plan.warn_unconverged and not result.converged:
+        warn_not_converged(plan.num_steps, plan.rule, plan.rule.change_bound(result.losses))
     return result

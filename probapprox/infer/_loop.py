@@ -1,6 +1,8 @@
 """The host loop of ``pa.fit``: jitted chunks, progress, checkpoints and the stopping rule.
 
-Between chunks the host records the losses, updates the progress bar, writes checkpoints and
+Between chunks the host records the losses, updates the progress bar (a tqdm bar with the
+chunk's mean loss and its relative change: a noisy ELBO reads better as a smoothed trend than
+as single-step values), writes checkpoints, stops with an explanation on a non-finite step and
 asks the :class:`~._converge.ConvergenceRule` whether the loss has settled. The rule is
 evaluated only at chunk boundaries and only on the loss trace, so a fit resumed from a
 checkpoint stops exactly where the uninterrupted fit stopped. With several starts the losses
@@ -9,16 +11,22 @@ have one column per start; the loop stops when every start that has not failed h
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+import math
+import sys
+import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
-from probapprox.infer._checkpoint import write_checkpoint
+from probapprox.infer._checkpoint import read_checkpoint, write_checkpoint
 from probapprox.infer._converge import ConvergenceRule
-from probapprox.infer._progress import Progress
+from probapprox.infer._nonfinite import explain_nonfinite
+from probapprox.infer._plan import FitPlan
+from probapprox.infer._starts import Starts
+from probapprox.infer._step import SVIView, constrain_with, make_chunk_fn
 
 __all__ = ["LoopResult", "run_loop", "converged_steps"]
 
@@ -30,12 +38,47 @@ class LoopResult(NamedTuple):
         carry: the loop state.
         losses: ``(steps,)`` or ``(steps, K)``.
         converged_at: per start, the first boundary at which the rule fired, or ``None``.
+        seconds: wall-clock time of the loop (compilation of the chunk included).
+        extra: the whitening ``(shift, factor)`` the loop ran with (from the checkpoint when
+            resumed), or ``()``.
 
     """
 
     carry: Any
     losses: np.ndarray
     converged_at: list[int | None]
+    seconds: float
+    extra: Any = ()
+
+
+class _Progress:
+    """Progress bar updated once per chunk, never inside jitted code."""
+
+    def __init__(self, total: int, initial: int, *, enabled: bool) -> None:
+        self._bar = tqdm(
+            total=total,
+            initial=initial,
+            disable=not enabled,
+            desc="fit",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=True,
+        )
+        self._last: float | None = None
+
+    def update(self, losses: np.ndarray) -> None:
+        finite = losses[np.isfinite(losses)]
+        if finite.size:
+            smooth = float(np.mean(finite))
+            postfix = f"loss {smooth:.4g}"
+            if self._last is not None and math.isfinite(self._last) and self._last != 0:
+                postfix += f" ({100.0 * (smooth - self._last) / abs(self._last):+.2f}%)"
+            self._last = smooth
+            self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.update(len(losses))
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 def _columns(losses: np.ndarray) -> np.ndarray:
@@ -61,38 +104,51 @@ def converged_steps(
     return out
 
 
-def run_loop(
-    chunk: Callable[..., Any],
-    carry: Any,
-    extra: Any,
-    dynamic: list,
-    *,
-    num_steps: int,
-    chunk_size: int,
-    losses: list[np.ndarray],
-    rule: ConvergenceRule,
-    early_stop: bool,
-    progress: bool,
-    checkpoint: str | os.PathLike | None,
-    checkpoint_every: int | None,
-    header: dict,
-    callback: Callable[[int, np.ndarray], None] | None,
-    on_failure: Callable[[Any, np.ndarray], None],
-) -> LoopResult:
+def _header(plan: FitPlan, starts: Starts) -> dict[str, Any]:
+    """What a checkpoint must agree on with the fit that resumes it."""
+    return {
+        "seed": plan.seed,
+        "num_steps": plan.num_steps,
+        "guide": type(plan.guide).__name__,
+        "num_starts": plan.num_starts,
+        "whitened": starts.to_model is not None,
+    }
+
+
+def _raise_failure(plan: FitPlan, starts: Starts, new: Any, failed: np.ndarray) -> None:
+    """Explain the first failed run's non-finite step in the model's terms, and raise."""
+    k = int(np.argmax(failed >= 0))
+    extra, state = plan.pick(starts.extra, k), plan.pick(new.svi_state, k)
+    view = SVIView(plan.svi, constrain_with(plan.svi, starts.to_model, extra))
+    bad = np.asarray(plan.pick(new.bad_leaves, k))
+    raise explain_nonfinite(view, state, int(failed[k]), bad, plan.args, plan.kwargs)
+
+
+def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
     """Run chunks until ``num_steps`` or, with ``early_stop``, until the rule fires.
 
-    With ``early_stop`` a chunk never runs past the rule's next check point (its remaining
-    steps are no-ops), so the check points, and hence the stopping step, are the same for
-    every ``chunk_size`` and for a resumed fit.
+    Resumes from ``plan.checkpoint`` when it exists (and ``resume``). With ``early_stop`` a
+    chunk never runs past the rule's next check point (its remaining steps are no-ops), so the
+    check points, and hence the stopping step, are the same for every ``chunk_size`` and for a
+    resumed fit.
     """
+    carry, extra, header = starts.carry, starts.extra, _header(plan, starts)
+    losses: list[np.ndarray] = []
+    checkpoint, checkpoint_every = plan.checkpoint, plan.checkpoint_every
+    if checkpoint is not None and plan.resume and Path(checkpoint).exists():
+        (carry, extra), prev = read_checkpoint(checkpoint, (carry, extra), header)
+        starts = starts._replace(carry=carry, extra=extra)
+        losses.append(prev)
+    chunk = make_chunk_fn(plan, starts.to_model)
+    t0 = time.perf_counter()
+    num_steps, chunk_size, rule = plan.num_steps, plan.chunk_size, plan.rule
+    early_stop, batched, width = plan.early_stop, plan.batched, plan.num_starts
     done = sum(len(x) for x in losses)
-    batched = bool(np.ndim(np.asarray(carry.failed_at)))
-    width = int(np.shape(carry.failed_at)[0]) if batched else 1
     every = int(rule.check_every or num_steps)
     alive = np.asarray(carry.failed_at).reshape(-1) < 0
     history = np.concatenate(losses) if losses else np.zeros((0, width)[: 1 + batched])
     conv = converged_steps(rule, history, rule.checkpoints(done, num_steps), alive)
-    bar = Progress(num_steps, done, enabled=progress)
+    bar = _Progress(num_steps, done, enabled=plan.progress)
     last_written = done
 
     def settled() -> bool:
@@ -102,16 +158,17 @@ def run_loop(
         while done < num_steps and not (done and settled()):
             target = min(num_steps, (done // every + 1) * every) if early_stop else num_steps
             n = min(chunk_size, target - done)
-            new, chunk_losses = chunk(carry, jnp.int32(done), jnp.int32(done + n), dynamic, extra)
+            start, stop = jnp.int32(done), jnp.int32(done + n)
+            new, chunk_losses = chunk(carry, start, stop, plan.dynamic, extra)
             chunk_losses = np.asarray(chunk_losses)
             chunk_losses = (chunk_losses.T if batched else chunk_losses)[:n]
             failed = np.asarray(new.failed_at).reshape(-1)
             if not batched and failed[0] >= 0:
                 losses.append(chunk_losses[: failed[0] - done + 1])
-                on_failure(new, failed)
+                _raise_failure(plan, starts, new, failed)
             if batched and np.all(failed >= 0):
                 losses.append(chunk_losses)
-                on_failure(new, failed)
+                _raise_failure(plan, starts, new, failed)
             carry = new
             losses.append(chunk_losses)
             done += n
@@ -130,8 +187,8 @@ def run_loop(
             ):
                 write_checkpoint(checkpoint, (carry, extra), history, header)
                 last_written = done
-            if callback is not None:
-                callback(done, chunk_losses)
+            if plan.callback is not None:
+                plan.callback(done, chunk_losses)
     except KeyboardInterrupt:
         if checkpoint is not None and done > last_written:
             write_checkpoint(checkpoint, (carry, extra), np.concatenate(losses)[:done], header)
@@ -140,4 +197,4 @@ def run_loop(
         bar.close()
     if not early_stop:
         conv = converged_steps(rule, history, rule.checkpoints(done, num_steps), alive)
-    return LoopResult(carry, history, conv)
+    return LoopResult(carry, history, conv, time.perf_counter() - t0, extra)

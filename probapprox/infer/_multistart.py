@@ -28,7 +28,7 @@ import numpy as np
 from probapprox.diagnostics import diagnose
 from probapprox.infer._converge import ConvergenceWarning
 from probapprox.infer._draws import make_sampler
-from probapprox.infer._stack import Stack, stack_weights
+from probapprox.infer._psis_stack import Stack, stack_weights
 
 __all__ = ["StartSummary", "compare_starts", "rhat_across", "RHAT_THRESHOLD"]
 

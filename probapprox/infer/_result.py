@@ -14,7 +14,7 @@ from numpyro.infer.util import log_likelihood as _pointwise_log_likelihood
 
 from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose, to_datatree
 from probapprox.infer._draws import latent_sites, make_sampler
-from probapprox.infer._stack import Stack, make_stack_sampler
+from probapprox.infer._psis_stack import Stack, make_stack_sampler
 
 __all__ = ["FitResult"]
 

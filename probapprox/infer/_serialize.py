@@ -20,10 +20,10 @@ import numpy as np
 from numpyro import handlers
 
 from probapprox.guides import guide_config, make_guide
+from probapprox.infer._psis_stack import Stack
 from probapprox.infer._pytree_io import NotEncodable, decode, encode
 from probapprox.infer._result import FitResult
 from probapprox.infer._sites import describe_sites, stand_in_model
-from probapprox.infer._stack import Stack
 
 __all__ = ["save_fit", "load"]
 

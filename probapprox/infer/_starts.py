@@ -27,7 +27,9 @@ from numpyro import handlers
 from numpyro.infer.svi import SVIState
 
 from probapprox.infer._candidates import MAX_DIM, run_searches, search_points
-from probapprox.infer._flat import flat_latent
+from probapprox.infer._flat import FlatLatent, flat_latent
+from probapprox.infer._hooks import hook
+from probapprox.infer._plan import FitPlan
 from probapprox.infer._step import Carry, init_carry
 from probapprox.infer._whiten import Whitener, whitener_for
 
@@ -38,10 +40,9 @@ class Starts(NamedTuple):
     """Initial loop state.
 
     Attributes:
-        carry: the loop state (leading axis ``K`` when ``batched``).
+        carry: the loop state (leading axis ``K`` when the plan is ``batched``).
         extra: ``(shift, factor)`` of the whitening (batched likewise), or ``()``.
-        to_model: the whitener's parameter map, or ``None`` (plain fit).
-        batched: whether there are several starts.
+        to_model: the whitener's parameter map, or ``None`` (no start is whitened).
         info: what the warm start did, for ``FitResult.info``.
 
     """
@@ -49,18 +50,7 @@ class Starts(NamedTuple):
     carry: Carry
     extra: tuple
     to_model: Callable[..., Any] | None
-    batched: bool
     info: dict[str, Any]
-
-
-def _blocked(svi: Any, init_params: dict | None) -> str:
-    if init_params is not None:
-        return "init_params were given"
-    if callable(getattr(svi.optim, "paired_loss", None)):
-        return f"the optimizer {type(svi.optim).__name__} updates the guide's parameters itself"
-    if getattr(svi.loss, "anneal_steps", None):
-        return "the loss anneals the likelihood, which wants a wide start, not the MAP"
-    return ""
 
 
 def _unconstrainer(svi: Any) -> Callable[[dict], dict] | None:
@@ -70,82 +60,53 @@ def _unconstrainer(svi: Any) -> Callable[[dict], dict] | None:
     return None
 
 
-def _stack(trees: list[Any]) -> Any:
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+def _carry(plan: FitPlan, states: list[SVIState]) -> Carry:
+    """The loop state around one ``SVIState`` per start (stacked when ``batched``)."""
+    carries = [init_carry(plan.svi, s, skip_log=plan.skip_nonfinite) for s in states]
+    if not plan.batched:
+        return carries[0]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *carries)
 
 
-def _batched_carry(svi: Any, states: list[SVIState], *, skip_log: bool) -> Carry:
-    return _stack([init_carry(svi, s, skip_log=skip_log) for s in states])
-
-
-def _per_seed_states(
-    svi: Any, guide: Any, key: jax.Array, k: int, args: tuple, kwargs: dict, init_params: Any
-) -> list[SVIState]:
-    states = []
-    for i in range(k):
+def _own_states(plan: FitPlan, key: jax.Array) -> list[SVIState]:
+    """Each start from the guide's own initialisation (set up again per start, new seed)."""
+    svi, guide, states = plan.svi, plan.guide, []
+    for i in range(plan.num_starts):
         if i and hasattr(guide, "prototype_trace"):
             guide.prototype_trace = None  # set up again: its init_loc_fn draws a new start
         k_i = random.fold_in(key, i) if i else key
-        states.append(svi.init(k_i, *args, init_params=init_params, **kwargs))
+        states.append(svi.init(k_i, *plan.args, init_params=plan.init_params, **plan.kwargs))
     return states
 
 
-def _init_scale(guide: Any) -> float:
-    for attr in ("_init_scale", "init_scale"):
-        value = getattr(guide, attr, None)
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    return 0.1
+def _whitener(plan: FitPlan, key: jax.Array) -> tuple[Whitener | None, FlatLatent | None, str]:
+    """Set the guide up as ``svi.init`` will and ask how it is whitened (or why not)."""
+    if not (plan.warm_start or plan.batched):
+        return None, None, "warm_start=False"
+    if plan.warm_blocked:
+        return None, None, plan.warm_blocked
+    guide_seed = random.split(key, 3)[2]  # the seed svi.init gives the guide
+    handlers.trace(handlers.seed(plan.guide, guide_seed)).get_trace(
+        *plan.args, **plan.kwargs, **plan.svi.static_kwargs
+    )
+    flat = flat_latent(plan.guide)
+    whitener, reason = whitener_for(plan.guide, flat, dense_max=plan.dense_max)
+    if whitener is not None and plan.warm_start and flat.dim > MAX_DIM:
+        whitener, reason = None, f"the latent dimension {flat.dim} exceeds {MAX_DIM}"
+    return whitener, flat, reason or "warm_start=False"
 
 
-def prepare_starts(
-    svi: Any,
-    model: Callable,
-    guide: Any,
-    args: tuple,
-    kwargs: dict,
-    dynamic: list,
-    rebuild: Callable,
-    *,
-    seed: int,
-    num_starts: int,
-    warm_start: bool,
-    dense_max: int,
-    init_params: dict | None,
-    skip_log: bool,
-) -> Starts:
+def prepare_starts(plan: FitPlan) -> Starts:
     """Build the initial loop state (see the module docstring)."""
-
-    def single(state: SVIState) -> Carry:
-        return init_carry(svi, state, skip_log=skip_log)
-
-    key = random.PRNGKey(seed)
-    k = num_starts
-    whitener: Whitener | None = None
-    why = "warm_start=False"
-    blocked = _blocked(svi, init_params)
-    if (warm_start or k > 1) and not blocked:
-        guide_seed = random.split(key, 3)[2]  # the seed svi.init gives the guide
-        handlers.trace(handlers.seed(guide, guide_seed)).get_trace(
-            *args, **kwargs, **svi.static_kwargs
-        )
-        flat = flat_latent(guide)
-        whitener, reason = whitener_for(guide, flat, dense_max=dense_max)
-        if whitener is not None and warm_start and flat.dim > MAX_DIM:
-            whitener, reason = None, f"the latent dimension {flat.dim} exceeds {MAX_DIM}"
-        why = reason if whitener is None else why
-    info: dict[str, Any] = {"warm_start": f"not applied: {blocked or why}"} if warm_start else {}
+    svi, args, kwargs, k = plan.svi, plan.args, plan.kwargs, plan.num_starts
+    key = random.PRNGKey(plan.seed)
+    whitener, flat, why = _whitener(plan, key)
+    info: dict[str, Any] = {"warm_start": f"not applied: {why}"} if plan.warm_start else {}
     if whitener is None:
-        if k == 1:
-            state = svi.init(key, *args, init_params=init_params, **kwargs)
-            return Starts(single(state), (), None, batched=False, info=info)
-        carry = _batched_carry(
-            svi, _per_seed_states(svi, guide, key, k, args, kwargs, init_params), skip_log=skip_log
-        )
-        return Starts(carry, (), None, batched=True, info=info)
+        return Starts(_carry(plan, _own_states(plan, key)), (), None, info)
 
     points, owner = search_points(
-        model, flat, args, kwargs, seed, k, warm=warm_start, dense_max=dense_max
+        plan.model, flat, args, kwargs, plan.seed, k, warm=plan.warm_start, dense_max=plan.dense_max
     )
     own = jnp.asarray(
         points[[int(np.flatnonzero(owner == i)[0]) for i in range(k)]], flat.init.dtype
@@ -155,18 +116,18 @@ def prepare_starts(
     identity = jnp.eye(dim, dtype=own.dtype) if structure == "dense" else jnp.ones(dim, own.dtype)
     accepted = np.zeros(k, dtype=bool)
     shift, factor = own, jnp.broadcast_to(identity, (k, *identity.shape))
-    if warm_start:
+    if plan.warm_start:
         ws, info = run_searches(
-            model,
+            plan.model,
             flat,
-            dynamic,
-            rebuild,
+            plan.dynamic,
+            plan.rebuild,
             points,
             owner,
-            init_scale=_init_scale(guide),
+            init_scale=hook(plan.guide, "init_scale"),
             structure=structure,
-            dense_max=dense_max,
-            seed=seed,
+            dense_max=plan.dense_max,
+            seed=plan.seed,
         )
         accepted = np.asarray(ws.accepted, dtype=bool)
         mask = jnp.asarray(accepted)
@@ -174,8 +135,8 @@ def prepare_starts(
         expand = (slice(None),) + (None,) * identity.ndim
         factor = jnp.where(mask[expand], jnp.asarray(ws.factor), factor)
     state0 = svi.init(key, *args, **kwargs)
-    if k == 1 and not accepted[0]:
-        return Starts(single(state0), (), None, batched=False, info=info)
+    if not plan.batched and not accepted[0]:
+        return Starts(_carry(plan, [state0]), (), None, info)
     template = svi.get_params(state0)
     to_u = _unconstrainer(svi)
     states = []
@@ -191,14 +152,5 @@ def prepare_starts(
         if i:
             state = state._replace(rng_key=random.fold_in(state0.rng_key, i))
         states.append(state)
-    if k == 1:
-        return Starts(
-            single(states[0]), (shift[0], factor[0]), whitener.to_model, batched=False, info=info
-        )
-    return Starts(
-        _batched_carry(svi, states, skip_log=skip_log),
-        (shift, factor),
-        whitener.to_model,
-        batched=True,
-        info=info,
-    )
+    extra = (shift, factor) if plan.batched else (shift[0], factor[0])
+    return Starts(_carry(plan, states), extra, whitener.to_model, info)

@@ -18,7 +18,9 @@ import jax.numpy as jnp
 from jax import lax, random
 from numpyro.infer.svi import SVIState
 
-from probapprox.estimators._path import STEP_KWARG
+from probapprox.estimators import STEP_KWARG
+from probapprox.infer._hooks import hook
+from probapprox.infer._plan import FitPlan
 
 __all__ = [
     "Carry",
@@ -69,7 +71,7 @@ def make_loss_fn(
     ``probapprox_step`` keyword. ``constrain`` maps the optimiser's parameters to the guide's
     (default ``svi.constrain_fn``; a whitened fit adds its map to model coordinates).
     """
-    if step is not None and getattr(svi.loss, "uses_step", False):
+    if step is not None and hook(svi.loss, "uses_step"):
         kwargs = {**kwargs, STEP_KWARG: step}
     constrain = svi.constrain_fn if constrain is None else constrain
 
@@ -137,22 +139,18 @@ class SVIView:
 
 
 def make_chunk_fn(
-    svi: Any,
-    rebuild: Callable[[list[Any]], tuple[tuple, dict]],
-    chunk_size: int,
-    *,
-    skip_nonfinite: bool,
-    to_model: Callable[..., Any] | None = None,
-    batched: bool = False,
+    plan: FitPlan, to_model: Callable[..., Any] | None
 ) -> Callable[..., tuple[Carry, jax.Array]]:
     """Build ``chunk(carry, start, stop, dynamic_args, extra) -> (carry, losses)``, jitted.
 
     Steps ``start .. start + chunk_size - 1`` are scanned; those at or past
     ``stop`` are no-ops (so every chunk has the same shape and compiles once).
     ``to_model(params, *extra)`` maps the optimiser's (whitened) parameters to the guide's;
-    with ``batched`` the carry and ``extra`` have a leading axis of independent runs
+    for a ``batched`` plan the carry and ``extra`` have a leading axis of independent runs
     (multi-start), vectorised with ``vmap``.
     """
+    svi, rebuild, chunk_size = plan.svi, plan.rebuild, plan.chunk_size
+    skip_nonfinite = plan.skip_nonfinite
     optim = svi.optim
 
     def chunk(
@@ -204,6 +202,6 @@ def make_chunk_fn(
         steps = start + jnp.arange(chunk_size, dtype=jnp.int32)
         return lax.scan(step, carry, steps)
 
-    if batched:
+    if plan.batched:
         return jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, 0)))
     return jax.jit(chunk)

@@ -22,15 +22,15 @@ AutoNormalizingFlow           diag       the final elementwise affine layer:
 
 The optimiser's gradient with respect to :math:`\phi_u` is :math:`C^\top` times the gradient
 with respect to :math:`\phi_z`: a fixed preconditioner from the posterior's own curvature.
-Other guides (mixtures, planar/radial flows, NumPyro's IAF/BNAF, ``AutoLaplace``, custom
-guides) are not whitened; :func:`whitener_for` says why.
+Other guides (planar/radial flows, NumPyro's IAF/BNAF, custom guides) are not whitened;
+:func:`whitener_for` says why. A guide may instead answer for itself through its ``whitener``
+hook (:class:`~probapprox.guides.FitHooks`; ``AutoLaplace`` and ``AutoIsoGaussianMixture`` decline).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax.numpy as jnp
 from numpyro.infer.autoguide import (
@@ -40,29 +40,13 @@ from numpyro.infer.autoguide import (
     AutoNormal,
 )
 
-from probapprox.guides import AutoIsoGaussianMixture, AutoLaplace, AutoNormalizingFlow
+from probapprox.guides import AutoNormalizingFlow, Whitener
 from probapprox.infer._flat import FlatLatent
+from probapprox.infer._hooks import hook
 
 __all__ = ["Whitener", "whitener_for"]
 
 Params = dict[str, Any]
-
-
-class Whitener(NamedTuple):
-    """How one guide's parameters move between whitened and model coordinates.
-
-    Attributes:
-        structure: ``"dense"`` or ``"diag"`` factor.
-        to_model: ``(params_u, shift, factor) -> params_z`` (constrained params; traceable).
-        init: ``(params, *, unit_scale) -> params_u``: the guide's own initial parameters
-            re-centred at :math:`u = 0`, with unit scale (the Laplace scale, for an accepted
-            warm start) or with their own scale (for a start whose factor is the identity).
-
-    """
-
-    structure: str
-    to_model: Callable[[Params, Any, Any], Params]
-    init: Callable[..., Params]
 
 
 def _affine(loc: Any, shift: Any, factor: Any) -> Any:
@@ -142,15 +126,15 @@ def _subsampled(guide: Any) -> bool:
 
 
 def whitener_for(guide: Any, flat: FlatLatent | None, *, dense_max: int) -> tuple[Any, str]:
-    """``(Whitener, "")`` for a supported, initialised guide, else ``(None, reason)``."""
+    """``(Whitener, "")`` for a supported, initialised guide, else ``(None, reason)``.
+
+    The guide's own ``whitener`` hook (:class:`~probapprox.guides.FitHooks`) answers first;
+    the table below is for NumPyro's autoguides, which cannot be given methods.
+    """
+    own = hook(guide, "whitener")
+    if own is not None:
+        return own(flat, dense_max=dense_max)
     name = type(guide).__name__
-    if isinstance(guide, AutoLaplace):
-        return None, "AutoLaplace is itself a MAP + curvature method"
-    if isinstance(guide, AutoIsoGaussianMixture):
-        return None, (
-            "isotropic mixture components cannot absorb a non-isotropic whitening, and one MAP "
-            "would collapse the components; use num_starts for multimodal targets"
-        )
     if flat is None:
         return None, f"{name} is not a NumPyro autoguide with a flat unconstrained latent"
     if _subsampled(guide):

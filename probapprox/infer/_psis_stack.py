@@ -33,8 +33,8 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from probapprox.diagnostics import psis
-from probapprox.infer._args import split_args
 from probapprox.infer._draws import Draws, latent_sites
+from probapprox.infer._plan import split_args
 
 __all__ = ["Stack", "make_stack_sampler", "stack_weights"]
 
