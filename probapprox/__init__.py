@@ -28,6 +28,7 @@ from probapprox.infer import (
     FitResult,
     NonFiniteError,
     NonFiniteWarning,
+    NotAProbapproxFile,
     fit,
     load,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "FitResult",
     "NonFiniteError",
     "NonFiniteWarning",
+    "NotAProbapproxFile",
     "__version__",
     "diagnostics",
     "estimators",

@@ -7,6 +7,7 @@ from probapprox.infer._fit import fit as fit
 from probapprox.infer._multistart import StartSummary as StartSummary
 from probapprox.infer._nonfinite import NonFiniteError as NonFiniteError
 from probapprox.infer._nonfinite import NonFiniteWarning as NonFiniteWarning
+from probapprox.infer._pytree_io import NotAProbapproxFile as NotAProbapproxFile
 from probapprox.infer._result import FitResult as FitResult
 from probapprox.infer._serialize import load as load
 from probapprox.infer._stack import Stack as Stack
@@ -18,6 +19,7 @@ __all__ = [
     "FitResult",
     "NonFiniteError",
     "NonFiniteWarning",
+    "NotAProbapproxFile",
     "Stack",
     "StartSummary",
     "fit",

@@ -33,6 +33,7 @@ from probapprox.infer._nonfinite import explain_nonfinite
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
 from probapprox.infer._step import SVIView, constrain_with, make_chunk_fn
+from probapprox.infer._validate import validate_fit_inputs
 
 __all__ = ["fit"]
 
@@ -129,6 +130,7 @@ def fit(
             the model or guide site and the parameters).
 
     """
+    checkpoint = validate_fit_inputs(**locals())  # every argument, before any compilation
     num_steps = check_int(_OWNER, "num_steps", num_steps)
     seed = check_int(_OWNER, "seed", seed, minimum=0)
     num_starts = check_options(warm_start, num_starts, multi_start, dense_max)
