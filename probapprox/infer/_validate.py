@@ -27,13 +27,22 @@ import jax
 import numpy as np
 from numpyro import handlers
 
+from probapprox._checks import check_int
 from probapprox.infer._checkpoint import CheckpointPath, check_checkpoint_file
 from probapprox.infer._sites import constraint_to_data
 from probapprox.infer._validate_data import check_model_data, trace_at_inits
 
-__all__ = ["validate_fit_inputs", "fit_signature"]
+__all__ = ["validate_fit_inputs", "fit_signature", "check_draws"]
 
 _OWNER = "probapprox.fit"
+
+
+def check_draws(num_samples: Any, seed: Any) -> tuple[int, int]:
+    """``FitResult`` draw arguments: ``num_samples >= 1`` and ``seed >= 0`` integers."""
+    return (
+        check_int("FitResult", "num_samples", num_samples),
+        check_int("FitResult", "seed", seed, minimum=0),
+    )
 
 
 def _check_bool(name: str, value: Any) -> None:
