@@ -29,6 +29,7 @@ from probapprox.infer import (
     FitResult,
     NonFiniteError,
     NonFiniteWarning,
+    NotAProbapproxFile,
     fit,
     load,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "FitResult",
     "NonFiniteError",
     "NonFiniteWarning",
+    "NotAProbapproxFile",
     "__version__",
     "diagnostics",
     "estimators",

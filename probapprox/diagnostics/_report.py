@@ -64,10 +64,26 @@ class Diagnostics:
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
 
 
+MIN_DRAWS = 100  # the k̂ threshold min(1 − 1/log10 S, 0.7) is 0.5 at S = 100, < 0 below 10
+
+
 def diagnose(log_p: np.ndarray, log_q: np.ndarray) -> Diagnostics:
-    """Diagnostics from per-draw ``log p(x, θ_s)`` and ``log q(θ_s)``."""
+    """Diagnostics from per-draw ``log p(x, θ_s)`` and ``log q(θ_s)``.
+
+    Raises:
+        ValueError: with fewer than ``MIN_DRAWS`` = 100 draws, too few for PSIS k̂ to say
+            anything about the approximation (its reliability threshold is 0.5 at 100
+            draws and negative below 10).
+
+    """
     log_w = np.asarray(log_p, dtype=np.float64) - np.asarray(log_q, dtype=np.float64)
     n = log_w.size
+    if n < MIN_DRAWS:
+        raise ValueError(
+            f"diagnostics need at least {MIN_DRAWS} draws (num_samples >= {MIN_DRAWS}); got "
+            f"{n}. With so few draws PSIS k̂ cannot tell a poor approximation from noise; "
+            "use about 10⁴ (the default)."
+        )
     bad = ~np.isfinite(log_w)
     notes: list[str] = []
     if bad.any():

@@ -8,6 +8,7 @@ from probapprox.infer._multistart import StartSummary as StartSummary
 from probapprox.infer._nonfinite import NonFiniteError as NonFiniteError
 from probapprox.infer._nonfinite import NonFiniteWarning as NonFiniteWarning
 from probapprox.infer._psis_stack import Stack as Stack
+from probapprox.infer._pytree_io import NotAProbapproxFile as NotAProbapproxFile
 from probapprox.infer._result import FitResult as FitResult
 from probapprox.infer._serialize import load as load
 
@@ -18,6 +19,7 @@ __all__ = [
     "FitResult",
     "NonFiniteError",
     "NonFiniteWarning",
+    "NotAProbapproxFile",
     "Stack",
     "StartSummary",
     "fit",

@@ -14,6 +14,7 @@ from probapprox.infer._loop import run_loop
 from probapprox.infer._plan import make_plan
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
+from probapprox.infer._validate import validate_fit_inputs
 
 __all__ = ["fit"]
 
@@ -112,6 +113,7 @@ def fit(
             the model or guide site and the parameters).
 
     """
+    checkpoint = validate_fit_inputs(**locals())  # every argument, before any compilation
     plan = make_plan(
         model,
         guide,

@@ -4,18 +4,35 @@ Nested ``dict`` (string keys) / ``list`` / ``tuple`` / ``None`` / ``bool`` /
 ``int`` / ``float`` / ``str`` / array values are encoded as a JSON-able
 structure in which every array is replaced by a reference into a flat
 ``{key: numpy.ndarray}`` store, suitable for :func:`numpy.savez`.
+
+:func:`write_npz` writes such a store atomically (temporary file in the same folder, then
+``os.replace``), and :func:`read_npz` reads one back, refusing anything that is not a file
+written by probapprox (empty, truncated, text, a foreign ``.npz``, another kind of
+probapprox file) with one error type, :class:`NotAProbapproxFile`.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["NotEncodable", "encode", "decode"]
+__all__ = ["NotAProbapproxFile", "NotEncodable", "encode", "decode", "read_npz", "write_npz"]
 
 _ARRAY = "__array__"
 _TUPLE = "__tuple__"
+
+
+class NotAProbapproxFile(ValueError):
+    """A file is not one probapprox wrote, or not the kind expected.
+
+    Raised for empty, truncated, corrupt or text files, a foreign ``.npz``, and e.g. a
+    checkpoint passed to :func:`probapprox.load`.
+    """
 
 
 class NotEncodable(TypeError):
@@ -61,3 +78,78 @@ def decode(obj: Any, store: Any) -> Any:
             return tuple(decode(v, store) for v in obj[_TUPLE])
         return {k: decode(v, store) for k, v in obj["__dict__"].items()}
     return obj
+
+
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError)
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], header: dict) -> None:
+    """Atomically write ``arrays`` and the JSON ``header`` to ``path`` (no pickled code).
+
+    The data go to ``<path>.tmp`` in the same folder, are flushed to disk, and the file is
+    renamed over ``path`` with :func:`os.replace`, so ``path`` always holds either the old
+    complete file or the new complete file, also when the process is killed mid-write.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_npz(path: str | os.PathLike, fmt: str, what: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a file written by :func:`write_npz` whose header has ``format == fmt``.
+
+    Args:
+        path: the file.
+        fmt: the expected ``header["format"]``.
+        what: how the caller names the file in messages (e.g. ``"a fit saved by
+            FitResult.save"``).
+
+    Returns:
+        ``(header, arrays)`` with every array read into memory.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        NotAProbapproxFile: anything else that is not such a complete file.
+
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No such file: {str(path)!r} (expected {what}).")
+    if path.is_dir():
+        raise NotAProbapproxFile(f"{str(path)!r} is a directory, not {what}.")
+    size = path.stat().st_size
+    if size == 0:
+        raise NotAProbapproxFile(f"{str(path)!r} is empty (0 bytes), not {what}.")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise NotAProbapproxFile(f"{str(path)!r} is a single .npy array, not {what}.")
+        with data:
+            if "header" not in data.files:
+                raise NotAProbapproxFile(
+                    f"{str(path)!r} is a .npz archive without a probapprox header (arrays "
+                    f"{sorted(data.files)[:5]}), not {what}."
+                )
+            header = json.loads(str(data["header"]))
+            if not isinstance(header, dict) or header.get("format") != fmt:
+                found = header.get("format") if isinstance(header, dict) else None
+                raise NotAProbapproxFile(
+                    f"{str(path)!r} has format {found!r}, not {what} (format {fmt!r})."
+                )
+            arrays = {k: np.array(data[k]) for k in data.files if k != "header"}
+    except NotAProbapproxFile:
+        raise
+    except _READ_ERRORS as err:
+        raise NotAProbapproxFile(
+            f"{str(path)!r} ({size} bytes) cannot be read as {what}: it is truncated, "
+            f"corrupt or not a probapprox file ({type(err).__name__}: {err})."
+        ) from err
+    return header, arrays

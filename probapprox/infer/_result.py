@@ -15,6 +15,7 @@ from numpyro.infer.util import log_likelihood as _pointwise_log_likelihood
 from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose, to_datatree
 from probapprox.infer._draws import latent_sites, make_sampler
 from probapprox.infer._psis_stack import Stack, make_stack_sampler
+from probapprox.infer._validate import check_draws
 
 __all__ = ["FitResult"]
 
@@ -79,6 +80,7 @@ class FitResult:
         return latent_sites(self.guide)
 
     def _draws(self, num_samples: int, seed: int, *, need_model: bool) -> Any:
+        num_samples, seed = check_draws(num_samples, seed)
         if need_model and not self.has_data:
             raise ValueError(_NO_DATA)
         if self._sampler is None:

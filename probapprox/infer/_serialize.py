@@ -5,14 +5,19 @@ and configuration, a description of the model's latent sites, and optionally
 the model's arguments. Loading rebuilds the guide on the user's model with
 those arguments, or, without them, on a data-free stand-in with the same
 latent sites, so the loaded fit samples exactly as the original did.
+
+Saving is atomic (temporary file, then ``os.replace``): a save killed midway leaves the old
+file intact. Loading refuses anything that is not a complete saved fit with
+:class:`~probapprox.NotAProbapproxFile`, and a model whose latent sites differ from the
+saved ones (names, shapes or supports) with ``ValueError``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -21,13 +26,21 @@ from numpyro import handlers
 
 from probapprox.guides import guide_config, make_guide
 from probapprox.infer._psis_stack import Stack
-from probapprox.infer._pytree_io import NotEncodable, decode, encode
+from probapprox.infer._pytree_io import (
+    NotAProbapproxFile,
+    NotEncodable,
+    decode,
+    encode,
+    read_npz,
+    write_npz,
+)
 from probapprox.infer._result import FitResult
 from probapprox.infer._sites import describe_sites, stand_in_model
 
 __all__ = ["save_fit", "load"]
 
 _FORMAT = "probapprox-fit-1"
+_WHAT = "a fit saved by probapprox (FitResult.save)"
 
 
 def save_fit(result: FitResult, path: str | os.PathLike, *, include_data: bool) -> None:
@@ -71,9 +84,23 @@ def save_fit(result: FitResult, path: str | os.PathLike, *, include_data: bool) 
                 stacklevel=3,
             )
     store["losses"] = np.asarray(result.losses)
-    store["header"] = np.array(json.dumps(header))
-    with open(path, "wb") as f:
-        np.savez(f, **store)
+    write_npz(_check_destination(path), store, header)
+
+
+def _check_destination(path: Any) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"FitResult.save(path=...) expects a file path (str or os.PathLike); got "
+            f"{type(path).__name__}."
+        )
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"FitResult.save(path={str(path)!r}) is a directory.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"FitResult.save(path={str(path)!r}): the folder {str(path.parent)!r} does not exist."
+        )
+    return path
 
 
 def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) -> FitResult:
@@ -90,10 +117,10 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
         A :class:`FitResult` that samples exactly as the saved one for the same seed.
 
     """
-    with np.load(path, allow_pickle=False) as data:
-        header = json.loads(str(data["header"]))
-        if header.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a fit saved by probapprox (FitResult.save).")
+    if not callable(model):
+        raise TypeError(f"probapprox.load(model=...) expects a NumPyro model; got {model!r}.")
+    header, data = read_npz(path, _FORMAT, _WHAT)
+    try:
         params = jax.tree.map(jax.numpy.asarray, decode(header["params"], data))
         losses = np.array(data["losses"])
         stored = decode(header["data"], data) if header["data"] is not None else None
@@ -103,27 +130,29 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
                 [jax.tree.map(jax.numpy.asarray, decode(p, data)) for p in stack["params"]],
                 np.asarray(stack["weights"]),
             )
+        sites, guide_conf = header["sites"], header["guide"]
+        needed = ("info", "deterministic_sites", "seed", "num_skipped", "seconds")
+        missing = [k for k in needed if k not in header]
+        missing += [k for k in ("class", "config") if k not in guide_conf]
+        if missing:
+            raise KeyError(f"header entries {missing} are missing")
+    except (KeyError, TypeError, ValueError) as err:
+        raise NotAProbapproxFile(
+            f"{str(path)!r} is incomplete or corrupt, not {_WHAT} ({type(err).__name__}: {err})."
+        ) from err
     if args or kwargs:
         has_data = True
     elif stored is not None:
         args, kwargs, has_data = tuple(stored["args"]), dict(stored["kwargs"]), True
     else:
         has_data = False
-    guide_model = model if has_data else stand_in_model(header["sites"])
+    guide_model = model if has_data else stand_in_model(sites)
     guide = make_guide(header["guide"]["class"], guide_model, **header["guide"]["config"])
     tr = handlers.trace(handlers.seed(guide, 0)).get_trace(*args, **kwargs)
+    proto = guide.prototype_trace if has_data else _model_trace(model)
+    if proto is not None:
+        _check_sites(describe_sites(proto), sites, path)
     _check_params(tr, params, header, path)
-    names = [s["name"] for s in header["sites"]]
-    latent = [
-        n
-        for n, s in guide.prototype_trace.items()
-        if s["type"] == "sample" and not s["is_observed"]
-    ]
-    if latent != names:
-        raise ValueError(
-            f"The model passed to load has latent sites {latent}, but the fit in {path} was "
-            f"made for a model with latent sites {names}."
-        )
     info = dict(header["info"], deterministic_sites=header["deterministic_sites"])
     return FitResult(
         model=model,
@@ -141,6 +170,42 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
         converged_at=header.get("converged_at"),
         stack=stack,
     )
+
+
+def _model_trace(model: Callable) -> dict | None:
+    """The model's trace without arguments (a data-free load), or None if it needs them."""
+    try:
+        with handlers.block():
+            return handlers.trace(handlers.seed(model, 0)).get_trace()
+    except Exception:  # noqa: BLE001 - the model needs its data: its sites cannot be checked
+        return None
+
+
+def _check_sites(found: list[dict], saved: list[dict], path: Any) -> None:
+    """Refuse a model whose latent sites differ from the saved ones (names, shapes, supports)."""
+    names = [s["name"] for s in found]
+    want = [s["name"] for s in saved]
+    if names != want:
+        raise ValueError(
+            f"The model passed to probapprox.load has latent sites {names}, but the fit in "
+            f"{str(path)!r} was made for a model with latent sites {want}."
+        )
+    for f, s in zip(found, saved, strict=True):
+        for key in ("batch_shape", "event_shape", "support"):
+            if f[key] != s[key]:
+                what = {"support": "support"}.get(key, "shape")
+                raise ValueError(
+                    f"probapprox.load: latent site {f['name']!r} of the model has {key} "
+                    f"{_show(f[key])}, but the fit in {str(path)!r} was made for {key} "
+                    f"{_show(s[key])}. Pass the model the fit was made for (its draws would "
+                    f"be transformed to the wrong {what} otherwise)."
+                )
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, dict) and "class" in v:
+        return v["class"]
+    return repr(tuple(v)) if isinstance(v, list) else repr(v)
 
 
 def _check_params(tr: dict, params: dict, header: dict, path: Any) -> None:

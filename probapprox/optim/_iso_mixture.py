@@ -32,7 +32,12 @@ Safeguard (on by default, ``trust_region=True``): a mean moves at most one compo
 radius :math:`\sqrt{d\,\varepsilon_j}` per step, and :math:`|\gamma g_j| \le 1/2` (so a
 variance changes by at most a factor 2.25 in a step). In the regime the paper analyses
 these bounds are inactive; on stiff targets (a funnel's neck) they keep a fixed step size
-from throwing a component to infinity.
+from throwing a component to infinity. It also bounds the weight step,
+:math:`|\gamma_w (c_i - \bar c)| \le 1` (a weight changes by at most a factor e per step):
+at the first steps a component started in a region of negligible posterior mass can have
+:math:`c_i - \bar c \sim 10^5`, and an unbounded step sends its weight to exactly zero (so
+:math:`\nabla/w_i` is NaN). Always, log-weights are floored at
+:math:`\log(w_i / \max_k w_k) \ge -30`, so no weight underflows to zero in any dtype.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from numpyro.optim import _NumPyroOptim
 from probapprox._checks import check_choice, check_int, check_positive
 
 __all__ = ["IsoMixtureDescent"]
+
+_MAX_LOG_WEIGHT_STEP = 1.0  # a weight changes by at most a factor e per step (trust region)
+_MIN_LOG_WEIGHT = -30.0  # log(w_i / max_k w_k) >= -30: no weight underflows to exactly 0
 
 _VARIANCE_STEPS = ("bures", "mirror", "prox")
 
@@ -124,6 +132,10 @@ class IsoMixtureDescent(_NumPyroOptim):
             new[var_k] = jnp.log(0.5 * (half + 2 * gamma + jnp.sqrt(half * (half + 4 * gamma))))
         if logits_k in params:
             gamma_w = self.weight_step_size * scale
-            new[logits_k] = params[logits_k] - gamma_w * grads[logits_k] / w_safe
-            new[logits_k] = new[logits_k] - jnp.max(new[logits_k])  # keep logits bounded
+            delta = gamma_w * grads[logits_k] / w_safe  # γ_w (c_i − c̄)
+            if self.trust_region:
+                delta = jnp.clip(delta, -_MAX_LOG_WEIGHT_STEP, _MAX_LOG_WEIGHT_STEP)
+            logits = params[logits_k] - delta
+            logits = logits - jnp.max(logits)  # keep logits bounded
+            new[logits_k] = jnp.maximum(logits, _MIN_LOG_WEIGHT)  # no weight underflows to 0
         return new
