@@ -76,6 +76,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from probapprox._random import standard_normal
+from probapprox.linalg import safe_cholesky
 from probapprox.logits._gaussian_expectations import LAMBDA0
 
 __all__ = [
@@ -83,26 +84,10 @@ __all__ = [
     "mc_softmax",
     "mean_field_softmax",
     "laplace_bridge_log_alpha",
-    "safe_cholesky",
 ]
 
 BRIDGE_CORRECTIONS = ("zero_sum", "none", "sum_norm", "mean_norm")
 _CHUNK_ELEMENTS = 2**22  # floats drawn per Monte Carlo chunk
-
-
-def safe_cholesky(cov: jax.Array) -> jax.Array:
-    """Lower Cholesky factor of a batch of symmetric PSD matrices, with a jitter fallback.
-
-    Where the plain factor is not finite, retries with ``sqrt(eps) * mean(diag)`` added to
-    the diagonal (eps of the dtype), which handles singular (rank-deficient) covariances.
-    """
-    cov = 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
-    chol = jnp.linalg.cholesky(cov)
-    bad = ~jnp.all(jnp.isfinite(chol), axis=(-2, -1), keepdims=True)
-    scale = jnp.mean(jnp.diagonal(cov, axis1=-2, axis2=-1), axis=-1)[..., None, None]
-    jitter = jnp.sqrt(jnp.finfo(cov.dtype).eps) * jnp.maximum(scale, jnp.finfo(cov.dtype).tiny)
-    eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
-    return jnp.where(bad, jnp.linalg.cholesky(cov + jitter * eye), chol)
 
 
 @partial(jax.jit, static_argnames=("num_samples",))
@@ -120,7 +105,7 @@ def mc_softmax(
     unbiased, since :math:`-\varepsilon` has the law of :math:`\varepsilon`, with half the
     random numbers and a smaller variance than :math:`S` independent draws whenever the
     softmax is close to linear over the spread of the draws (Hammersley & Morton 1956).
-    :math:`L` is the Cholesky factor of Σ (:func:`safe_cholesky`), else
+    :math:`L` is the Cholesky factor of Σ (:func:`probapprox.linalg.safe_cholesky`), else
     :math:`\operatorname{diag}(\sigma)`. Pairs are drawn inside ``lax.scan`` in equal chunks
     of at most about :math:`2^{21}` random numbers, so memory is bounded whatever
     ``num_samples`` is; the result is the same for a given key. Jitted, ``num_samples``
