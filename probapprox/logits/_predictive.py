@@ -1,7 +1,13 @@
-r"""Predictive class probabilities from a Gaussian over logits: one entry point, seven methods.
+r"""Predictive class probabilities from a Gaussian over logits: one entry point, eight methods.
 
 Softmax-trained models, :math:`p = \mathbb E[\mathrm{softmax}(z)]`:
 
+* ``"sigma_points"``: a deterministic cubature, the mean of softmax(μ + Lε) over one fixed
+  set of 512 antithetic, whitened scrambled-Sobol points ε (exact for cubic polynomials
+  and at Σ = 0). The recommended softmax predictive: on the digits MLP's Laplace logit
+  Gaussians (last-layer and all-layer KFAC, diagonal, full) it is closer to a 10⁵-draw
+  reference than ``"mc"`` with 1000 draws, at about 1/20 of its time (see
+  :mod:`probapprox.logits._sigma_points`).
 * ``"mc"``: Monte Carlo in antithetic pairs μ ± Lε (full covariance through its Cholesky
   factor L when given).
 * ``"mean_field"``: :math:`\mathrm{softmax}(\mu/\sqrt{1+\lambda_0\sigma^2})`, λ₀ = π/8
@@ -50,6 +56,7 @@ from probapprox.logits._inputs import (
     is_concrete,
     split_cov,
 )
+from probapprox.logits._sigma_points import sigma_point_softmax
 from probapprox.logits._softmax import (
     BRIDGE_CORRECTIONS,
     laplace_bridge_log_alpha,
@@ -59,8 +66,18 @@ from probapprox.logits._softmax import (
 
 __all__ = ["METHODS", "predictive", "dirichlet_alpha", "laplace_bridge_alpha"]
 
-METHODS = ("mc", "mean_field", "laplace_bridge", "probit", "sigmoid", "log", "dirichlet")
+METHODS = (
+    "sigma_points",
+    "mc",
+    "mean_field",
+    "laplace_bridge",
+    "probit",
+    "sigmoid",
+    "log",
+    "dirichlet",
+)
 _OPTIONS: dict[str, dict[str, Any]] = {
+    "sigma_points": {"num_points": 512},
     "mc": {"key": None, "num_samples": 1000},
     "mean_field": {"pairwise": False},
     "laplace_bridge": {"correction": "zero_sum"},
@@ -105,6 +122,8 @@ def _compute(
     var, cov = split_cov(cov_or_var, full=full)
     if kind == "mc":
         return mc_softmax(key, mean, var, cov, option)
+    if kind == "sigma_points":
+        return sigma_point_softmax(mean, var, cov, option)
     if kind == "mean_field":
         return mean_field_softmax(mean, var, cov, pairwise=option)
     if kind == "log":
@@ -137,6 +156,7 @@ def predictive(
         method: one of :data:`METHODS` (default ``"mean_field"``).
         **opts: method options.
 
+            - ``"sigma_points"``: ``num_points=512`` (at least 2C are used).
             - ``"mc"``: ``key`` (a JAX PRNG key, required), ``num_samples=1000``.
             - ``"mean_field"``: ``pairwise=False``.
             - ``"laplace_bridge"``: ``correction`` in ``("zero_sum", "none", "sum_norm",
@@ -171,6 +191,8 @@ def predictive(
             raise ValueError(
                 "predictive(method='mc') needs key=jax.random.key(seed) (a JAX PRNG key)."
             )
+    elif method == "sigma_points":
+        option = check_int("predictive", "num_points", opts["num_points"])
     elif method == "mean_field":
         option = opts["pairwise"]
         if not isinstance(option, bool):

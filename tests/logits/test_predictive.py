@@ -13,6 +13,7 @@ from probapprox._random import standard_normal
 
 CONFIGS = [
     ("mc", {"num_samples": 64}),
+    ("sigma_points", {"num_points": 64}),
     ("mean_field", {}),
     ("mean_field", {"pairwise": True}),
     ("laplace_bridge", {}),
@@ -211,7 +212,7 @@ def test_probability_vectors_batch_and_extremes(method, opts):
         np.testing.assert_allclose(run(mu[1], var[1], method, opts), p[1], rtol=1e-10)
     # under an outer jit (value checks skipped, key traced) the result is the same; the
     # other configurations share these code paths
-    if (method, opts) in [CONFIGS[i] for i in (0, 2, 3, 11)]:
+    if (method, opts) in [CONFIGS[i] for i in (0, 1, 3, 4, 12)]:
         jitted = jax.jit(lambda m, v: run(m, v, method, opts))(mu, var)
         np.testing.assert_allclose(jitted, p, rtol=1e-9, atol=1e-15)
 
@@ -245,6 +246,8 @@ def test_value_checks_are_skipped_under_jit():
         ({"method": "mean_field", "pairwise": 1}, "pairwise"),
         ({"method": "mc"}, "key"),
         ({"method": "mc", "key": jax.random.key(0), "num_samples": 0}, "num_samples"),
+        ({"method": "sigma_points", "num_points": 0}, "num_points"),
+        ({"method": "sigma_points", "key": 1}, "key"),
         ({"method": "dirichlet", "link": "logit"}, "link"),
         ({"method": "laplace_bridge", "correction": "norm"}, "correction"),
     ],
