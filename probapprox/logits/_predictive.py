@@ -15,8 +15,8 @@ Softmax-trained models, :math:`p = \mathbb E[\mathrm{softmax}(z)]`:
   ``"probit"``, which is the normCDF link below. ``pairwise=True`` gives the pairwise form
   (laplax ``mean_field_1``; with a full covariance, ``mean_field_2``).
 * ``"laplace_bridge"``: mean of the Laplace-bridge Dirichlet (Hobbhahn et al. 2022), with
-  ``correction="zero_sum"`` by default (see :mod:`probapprox.logits._softmax` for the
-  variants and their measured accuracy).
+  ``correction="mean_norm"`` by default (see :mod:`probapprox.logits._softmax` for the
+  variants and their accuracy measured on network Laplace Gaussians).
 * ``"log"``: :math:`\mathrm{softmax}(\mu + \sigma^2/2)`, the exact normalised
   :math:`\mathbb E[e^{z_c}]`. This is the exp link, not E[softmax].
 
@@ -33,9 +33,9 @@ Models trained with an elementwise link :math:`g` (Mucsányi et al. 2025),
 
 Every method returns probability vectors with the shape of ``mean``, normalised in log
 space (``log_ndtr``, ``log_sigmoid``, logsumexp), so extreme logits give no NaN. When a full
-covariance is given, only ``"mc"``, ``mean_field`` with ``pairwise=True`` and
-``laplace_bridge`` with ``correction="zero_sum"`` use its off-diagonal. Every other method
-reads only the diagonal.
+covariance is given, ``"sigma_points"``, ``"mc"``, ``mean_field`` with ``pairwise=True`` and
+``laplace_bridge`` with ``correction="zero_sum"`` or ``"mean_norm"`` use its off-diagonal.
+Every other method reads only the diagonal.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "sigma_points": {"num_points": 512},
     "mc": {"key": None, "num_samples": 1000},
     "mean_field": {"pairwise": False},
-    "laplace_bridge": {"correction": "zero_sum"},
+    "laplace_bridge": {"correction": "mean_norm"},
     "probit": {},
     "sigmoid": {},
     "log": {},
@@ -160,7 +160,7 @@ def predictive(
             - ``"mc"``: ``key`` (a JAX PRNG key, required), ``num_samples=1000``.
             - ``"mean_field"``: ``pairwise=False``.
             - ``"laplace_bridge"``: ``correction`` in ``("zero_sum", "none", "sum_norm",
-              "mean_norm")``, default ``"zero_sum"``.
+              "mean_norm")``, default ``"mean_norm"``.
             - ``"dirichlet"``: ``link`` in ``("probit", "sigmoid")``, default
               ``"probit"``.
 
@@ -219,7 +219,7 @@ def _bridge_correction(owner: str, g: GaussianLogits, correction: Any) -> str:
 
 
 def laplace_bridge_alpha(
-    mean: jax.ArrayLike, cov_or_var: jax.ArrayLike, *, correction: str = "zero_sum"
+    mean: jax.ArrayLike, cov_or_var: jax.ArrayLike, *, correction: str = "mean_norm"
 ) -> jax.Array:
     r"""Dirichlet concentrations α ``(..., C)`` of the Laplace bridge.
 
