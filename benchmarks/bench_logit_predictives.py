@@ -1,5 +1,13 @@
 """Accuracy of the Gaussian-over-logits predictives against Monte Carlo references.
 
+0. Network Gaussians (``_laplace_logit_kl.py``; skip with ``--no-network``): the digits MLP
+   of ``bench_laplace_digits.py``, fitted with last-layer and all-layer KFAC, diagonal and
+   (last layer) full Laplace with a marglik prior precision; mean KL of every softmax
+   predictive from a ``--ref-samples`` Monte Carlo reference on the test and 30°-rotated
+   test logit Gaussians, and the seconds of each on the last-layer KFAC test Gaussians. The
+   defaults (``sigma_points`` as the recommended predictive, the bridge's ``correction``)
+   are chosen from this table, not from the synthetic ones below.
+
 Synthetic logit Gaussians: ``--points`` random (μ, σ²) with C = ``--classes`` classes and
 diagonal covariance, in four regimes. In the first three, μ ~ N(0, 2²) and
 σ² = s·exp(0.5·N(0, 1)) with s ∈ {0.1, 1, 10}. The fourth ("confident") has μ ~ N(0, 1)
@@ -33,13 +41,21 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from _meta import write_results  # noqa: E402
 from scipy.special import expit, ndtr  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _laplace_logit_kl import network_lines, network_section  # noqa: E402
+
 from probapprox import logits as pl  # noqa: E402
-from probapprox.logits._softmax import BRIDGE_CORRECTIONS  # noqa: E402
+
+BRIDGE_CORRECTIONS = ("zero_sum", "none", "sum_norm", "mean_norm")
 
 REGIMES = {"s=0.1": (0.1, False), "s=1": (1.0, False), "s=10": (10.0, False)}
 REGIMES["confident, s=1"] = (1.0, True)
@@ -76,7 +92,9 @@ def link_mc(key, mu, var, samples, link, chunk=2000):
 
 def softmax_rows(args, key, mu, var):
     ref = np.asarray(pl.predictive(mu, var, "mc", key=key, num_samples=args.ref_samples))
-    out = {}
+    out = {f"sigma_points-{n}": kl(ref, np.asarray(pl.predictive(mu, var, "sigma_points",
+                                                                   num_points=n)))
+           for n in (256, 512)}  # fmt: skip
     for s in (10, 100, 1000):
         p = pl.predictive(mu, var, "mc", key=jax.random.fold_in(key, s), num_samples=s)
         out[f"mc-{s}"] = kl(ref, np.asarray(p))
@@ -166,10 +184,14 @@ def tables(res):
 
 
 def main(args):
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()
     rng = np.random.default_rng(args.seed)
     key = jax.random.key(args.seed)
     res = {"softmax": {}, "links": {}}
+    lines = []
+    if args.network:
+        res["network"] = network_section(args)
+        lines = network_lines(res["network"]) + [""]
     for i, (name, (scale, confident)) in enumerate(REGIMES.items()):
         mu, var = draw(rng, args.points, args.classes, scale, confident)
         k = jax.random.fold_in(key, i)
@@ -178,10 +200,12 @@ def main(args):
         print(name, "done", flush=True)
     res["sigmoid_map"] = sigmoid_map(args)
     total = time.perf_counter() - t0
-    lines = tables(res)
+    lines += ["## Synthetic Gaussians (diagonal covariance)", ""] + tables(res)
     lines.append(
         f"\n({args.points} points, C = {args.classes}, reference {args.ref_samples:.0e} draws, "
-        f"seed {args.seed}; {jax.devices()[0]}; total {total:.0f} s)"
+        f"seed {args.seed}; {jax.devices()[0]}; total {total:.0f} s; load average "
+        f"{load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end on "
+        f"{os.cpu_count()} cores)"
     )
     result = {
         "benchmark": "logit_predictives",
@@ -190,6 +214,8 @@ def main(args):
         "ref_samples": args.ref_samples,
         "seed": args.seed,
         "quick": args.quick,
+        "loadavg_before": load0,
+        "loadavg_after": os.getloadavg(),
         "regimes": {k: {"var_scale": s, "confident": c} for k, (s, c) in REGIMES.items()},
         **res,
         "total_seconds": total,
@@ -205,6 +231,9 @@ if __name__ == "__main__":
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--ref-samples", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=7, help="timing repeats (network section)")
+    p.add_argument("--no-network", dest="network", action="store_false",
+                   help="skip the digits-MLP Laplace Gaussians")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="fast smoke run")
     args = p.parse_args()
     if args.quick:

@@ -11,22 +11,14 @@ Reference: Daxberger et al. (2021), "Laplace Redux", NeurIPS.
 Nothing here sets ``jax.config``; float64 needs ``jax_enable_x64`` in the caller.
 """
 
-from probapprox.laplace._curvature import CURVATURES as CURVATURES
-from probapprox.laplace._fit import STRUCTURES as STRUCTURES
-from probapprox.laplace._fit import SUBSETS as SUBSETS
 from probapprox.laplace._fit import fit_laplace as fit_laplace
 from probapprox.laplace._laplace import Laplace as Laplace
-from probapprox.laplace._likelihood import LIKELIHOODS as LIKELIHOODS
 from probapprox.laplace._mlp import MLP as MLP
 from probapprox.laplace._mlp import mlp_apply as mlp_apply
 from probapprox.laplace._mlp import mlp_features as mlp_features
 from probapprox.laplace._mlp import mlp_init as mlp_init
 
 __all__ = [
-    "CURVATURES",
-    "LIKELIHOODS",
-    "STRUCTURES",
-    "SUBSETS",
     "MLP",
     "Laplace",
     "fit_laplace",

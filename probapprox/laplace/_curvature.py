@@ -2,7 +2,7 @@ r"""Curvature of the summed negative log-likelihood at the MAP, accumulated over
 
 With per-example logits :math:`f_n(\theta)`, Jacobians :math:`J_n = \partial f_n/\partial\theta`
 (:math:`C \times P`) and the likelihood factors :math:`\Lambda_n = V_n^\top V_n` of
-:mod:`probapprox.laplace._likelihood`:
+:mod:`probapprox.laplace._nll_derivatives`:
 
 * ``ggn``: :math:`G = \sum_n J_n^\top \Lambda_n J_n = \sum_n (V_n J_n)^\top (V_n J_n)`;
 * ``ef`` (empirical Fisher): :math:`G = \sum_n g_n g_n^\top`, :math:`g_n = J_n^\top \nabla_z\ell_n`;
@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from probapprox.laplace._likelihood import hessian_sqrt, nll, residual
-from probapprox.laplace._model import FlatModel, LastLayerLogits, batch_indices
+from probapprox.laplace._network import FlatModel, LastLayerLogits, batch_indices
+from probapprox.laplace._nll_derivatives import hessian_sqrt, nll, residual
 
 __all__ = ["CURVATURES", "map_summary", "dense_curvature", "curvature_matvec"]
 

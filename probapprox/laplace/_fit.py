@@ -21,10 +21,10 @@ from probapprox.laplace._curvature import (
 from probapprox.laplace._kron import BIAS_MODES, last_layer_kron
 from probapprox.laplace._kron_mlp import mlp_kron
 from probapprox.laplace._laplace import Laplace, prior_vector
-from probapprox.laplace._likelihood import LIKELIHOODS
 from probapprox.laplace._lowrank import top_eigenpairs
 from probapprox.laplace._mlp import MLP
-from probapprox.laplace._model import FlatModel, build_model, check_data
+from probapprox.laplace._network import FlatModel, build_model, check_data
+from probapprox.laplace._nll_derivatives import LIKELIHOODS
 from probapprox.laplace._structures import Diag, Full, clip_eigenvalues
 
 __all__ = ["STRUCTURES", "SUBSETS", "fit_laplace"]

@@ -27,7 +27,7 @@ from jax import Array
 
 from probapprox.laplace._kron_mlp import layer_terms
 from probapprox.laplace._mlp import MLP
-from probapprox.laplace._model import AllLogits, LastLayerLogits
+from probapprox.laplace._network import AllLogits, LastLayerLogits
 
 __all__ = ["Jacobians"]
 

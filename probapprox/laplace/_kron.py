@@ -192,7 +192,7 @@ def last_layer_kron(
     :math:`A = \sum_n \tilde\phi_n\tilde\phi_n^\top` and :math:`B = \frac1N\sum_n \Lambda_n`
     (``ggn``) or :math:`\frac1N\sum_n r_n r_n^\top`, :math:`r_n = \nabla_z \ell_n` (``ef``).
     """
-    from probapprox.laplace._likelihood import hessian_sqrt, residual
+    from probapprox.laplace._nll_derivatives import hessian_sqrt, residual
 
     phi_t = jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
     if curvature == "ggn":

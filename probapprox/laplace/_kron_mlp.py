@@ -23,8 +23,8 @@ from jax import Array
 
 from probapprox.laplace._curvature import _scan
 from probapprox.laplace._kron import Kron, kron_block
-from probapprox.laplace._likelihood import hessian_sqrt, residual
-from probapprox.laplace._model import FlatModel, Unravel
+from probapprox.laplace._network import FlatModel, Unravel
+from probapprox.laplace._nll_derivatives import hessian_sqrt, residual
 
 __all__ = ["layer_terms", "mlp_kron"]
 

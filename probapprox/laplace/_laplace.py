@@ -16,7 +16,7 @@ from probapprox._checks import check_choice, check_int
 from probapprox._random import standard_normal
 from probapprox.laplace._jacobians import Jacobians
 from probapprox.laplace._marglik import log_marglik, maximise
-from probapprox.laplace._model import FlatModel, batch_indices, check_data
+from probapprox.laplace._network import FlatModel, batch_indices, check_data
 from probapprox.laplace._tuning import grid_nll
 
 __all__ = ["Laplace", "prior_vector"]

@@ -23,16 +23,17 @@ import jax.numpy as jnp
 from jax import Array
 
 from probapprox.laplace._jacobians import Jacobians
-from probapprox.logits import LAMBDA0
 
 __all__ = ["mean_field_nll", "grid_nll"]
+
+_LAMBDA0 = jnp.pi / 8.0  # the mean-field constant of probapprox.logits (Lu et al. 2020)
 
 
 def mean_field_nll(
     mean: Array, var: Array, y: Array, likelihood: str, weights: Array | None = None
 ) -> Array:
     """Summed (optionally weighted) mean-field NLL; ``mean`` and ``var`` are ``(N, C)``."""
-    z = mean / jnp.sqrt(1.0 + LAMBDA0 * var)
+    z = mean / jnp.sqrt(1.0 + _LAMBDA0 * var)
     if likelihood == "categorical":
         nll = -jnp.take_along_axis(jax.nn.log_softmax(z, axis=-1), y[:, None], axis=-1)[:, 0]
     else:

@@ -13,6 +13,7 @@ precision it represents is ``U @ U.T``.
 Float64 is the caller's setting (the GP cores need it); nothing here changes JAX config.
 """
 
+from probapprox.linalg._cholesky import safe_cholesky as safe_cholesky
 from probapprox.linalg._kl_columns import columns_for as columns_for
 from probapprox.linalg._kl_columns import finite_columns as finite_columns
 from probapprox.linalg._kl_columns import kl_optimal_columns as kl_optimal_columns
@@ -44,6 +45,7 @@ __all__ = [
     "logdet_precision",
     "matvec",
     "rmatvec",
+    "safe_cholesky",
     "solve",
     "solve_columns",
     "solve_local",

@@ -1,7 +1,13 @@
-r"""Predictive class probabilities from a Gaussian over logits: one entry point, seven methods.
+r"""Predictive class probabilities from a Gaussian over logits: one entry point, eight methods.
 
 Softmax-trained models, :math:`p = \mathbb E[\mathrm{softmax}(z)]`:
 
+* ``"sigma_points"``: a deterministic cubature, the mean of softmax(μ + Lε) over one fixed
+  set of 512 antithetic, whitened scrambled-Sobol points ε (exact for cubic polynomials
+  and at Σ = 0). The recommended softmax predictive: on the digits MLP's Laplace logit
+  Gaussians (last-layer and all-layer KFAC, diagonal, full) it is closer to a 10⁵-draw
+  reference than ``"mc"`` with 1000 draws, at about 1/20 of its time (see
+  :mod:`probapprox.logits._sigma_points`).
 * ``"mc"``: Monte Carlo in antithetic pairs μ ± Lε (full covariance through its Cholesky
   factor L when given).
 * ``"mean_field"``: :math:`\mathrm{softmax}(\mu/\sqrt{1+\lambda_0\sigma^2})`, λ₀ = π/8
@@ -9,8 +15,8 @@ Softmax-trained models, :math:`p = \mathbb E[\mathrm{softmax}(z)]`:
   ``"probit"``, which is the normCDF link below. ``pairwise=True`` gives the pairwise form
   (laplax ``mean_field_1``; with a full covariance, ``mean_field_2``).
 * ``"laplace_bridge"``: mean of the Laplace-bridge Dirichlet (Hobbhahn et al. 2022), with
-  ``correction="zero_sum"`` by default (see :mod:`probapprox.logits._softmax` for the
-  variants and their measured accuracy).
+  ``correction="mean_norm"`` by default (see :mod:`probapprox.logits._softmax` for the
+  variants and their accuracy measured on network Laplace Gaussians).
 * ``"log"``: :math:`\mathrm{softmax}(\mu + \sigma^2/2)`, the exact normalised
   :math:`\mathbb E[e^{z_c}]`. This is the exp link, not E[softmax].
 
@@ -27,9 +33,9 @@ Models trained with an elementwise link :math:`g` (Mucsányi et al. 2025),
 
 Every method returns probability vectors with the shape of ``mean``, normalised in log
 space (``log_ndtr``, ``log_sigmoid``, logsumexp), so extreme logits give no NaN. When a full
-covariance is given, only ``"mc"``, ``mean_field`` with ``pairwise=True`` and
-``laplace_bridge`` with ``correction="zero_sum"`` use its off-diagonal. Every other method
-reads only the diagonal.
+covariance is given, ``"sigma_points"``, ``"mc"``, ``mean_field`` with ``pairwise=True`` and
+``laplace_bridge`` with ``correction="zero_sum"`` or ``"mean_norm"`` use its off-diagonal.
+Every other method reads only the diagonal.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from probapprox.logits._inputs import (
     is_concrete,
     split_cov,
 )
+from probapprox.logits._sigma_points import sigma_point_softmax
 from probapprox.logits._softmax import (
     BRIDGE_CORRECTIONS,
     laplace_bridge_log_alpha,
@@ -59,11 +66,21 @@ from probapprox.logits._softmax import (
 
 __all__ = ["METHODS", "predictive", "dirichlet_alpha", "laplace_bridge_alpha"]
 
-METHODS = ("mc", "mean_field", "laplace_bridge", "probit", "sigmoid", "log", "dirichlet")
+METHODS = (
+    "sigma_points",
+    "mc",
+    "mean_field",
+    "laplace_bridge",
+    "probit",
+    "sigmoid",
+    "log",
+    "dirichlet",
+)
 _OPTIONS: dict[str, dict[str, Any]] = {
+    "sigma_points": {"num_points": 512},
     "mc": {"key": None, "num_samples": 1000},
     "mean_field": {"pairwise": False},
-    "laplace_bridge": {"correction": "zero_sum"},
+    "laplace_bridge": {"correction": "mean_norm"},
     "probit": {},
     "sigmoid": {},
     "log": {},
@@ -105,6 +122,8 @@ def _compute(
     var, cov = split_cov(cov_or_var, full=full)
     if kind == "mc":
         return mc_softmax(key, mean, var, cov, option)
+    if kind == "sigma_points":
+        return sigma_point_softmax(mean, var, cov, option)
     if kind == "mean_field":
         return mean_field_softmax(mean, var, cov, pairwise=option)
     if kind == "log":
@@ -137,10 +156,11 @@ def predictive(
         method: one of :data:`METHODS` (default ``"mean_field"``).
         **opts: method options.
 
+            - ``"sigma_points"``: ``num_points=512`` (at least 2C are used).
             - ``"mc"``: ``key`` (a JAX PRNG key, required), ``num_samples=1000``.
             - ``"mean_field"``: ``pairwise=False``.
             - ``"laplace_bridge"``: ``correction`` in ``("zero_sum", "none", "sum_norm",
-              "mean_norm")``, default ``"zero_sum"``.
+              "mean_norm")``, default ``"mean_norm"``.
             - ``"dirichlet"``: ``link`` in ``("probit", "sigmoid")``, default
               ``"probit"``.
 
@@ -171,6 +191,8 @@ def predictive(
             raise ValueError(
                 "predictive(method='mc') needs key=jax.random.key(seed) (a JAX PRNG key)."
             )
+    elif method == "sigma_points":
+        option = check_int("predictive", "num_points", opts["num_points"])
     elif method == "mean_field":
         option = opts["pairwise"]
         if not isinstance(option, bool):
@@ -197,7 +219,7 @@ def _bridge_correction(owner: str, g: GaussianLogits, correction: Any) -> str:
 
 
 def laplace_bridge_alpha(
-    mean: jax.ArrayLike, cov_or_var: jax.ArrayLike, *, correction: str = "zero_sum"
+    mean: jax.ArrayLike, cov_or_var: jax.ArrayLike, *, correction: str = "mean_norm"
 ) -> jax.Array:
     r"""Dirichlet concentrations α ``(..., C)`` of the Laplace bridge.
 

@@ -1,4 +1,4 @@
-r"""The model seen by the Laplace core: logits as a function of a flat parameter vector.
+r"""The network seen by the Laplace core: its logits as a function of a flat parameter vector.
 
 ``subset="all"`` flattens the whole MAP pytree in :func:`jax.flatten_util.ravel_pytree` order.
 ``subset="last_layer"`` keeps the features :math:`\phi(x)` of the MAP network fixed and treats
