@@ -1,8 +1,12 @@
 r"""``AutoLaplace``: a Laplace approximation of a NumPyro model as a guide.
 
 During SVI the guide is a point mass at :math:`u` in the flat unconstrained latent space, so
-the fit finds the MAP :math:`u_* = \arg\min_u U(u)` of the potential
-:math:`U(u) = -\log p(x, T(u)) - \log|\det\partial T(u)|`. Afterwards
+the fit's steps move towards the MAP :math:`u_* = \arg\min_u U(u)` of the potential
+:math:`U(u) = -\log p(x, T(u)) - \log|\det\partial T(u)|`; the MAP itself is then found by
+the damped saddle-free Newton search of :mod:`probapprox.potential` (L-BFGS above
+``dense_max``) from both the end of those steps and the guide's initial point, keeping the
+lower potential (:meth:`AutoLaplace.find_map`, run by :meth:`post_fit`; first-order steps
+alone stop far from the mode on badly scaled posteriors). Afterwards
 (:meth:`AutoLaplace.laplace_params`, called by :func:`probapprox.fit` automatically) the
 curvature :math:`C` of :math:`U` at :math:`u_*` gives the posterior
 
@@ -13,8 +17,9 @@ curvature :math:`C` of :math:`U` at :math:`u_*` gives the posterior
 (Hessian, GGN through the model's ``logits`` site, empirical Fisher; see
 :mod:`probapprox.laplace._model_curvature`), stored as guide parameters, so sampling,
 diagnostics, ArviZ export and save/load without the data all see the Gaussian. Eigenvalues
-below a floor are clipped and counted (never a zero scale or NaN, unlike NumPyro's
-``AutoLaplaceApproximation`` on a singular Hessian).
+are floored by probapprox's one rule (:func:`probapprox.linalg.floor_eigenvalues`) and
+counted (never a zero scale or NaN, unlike NumPyro's ``AutoLaplaceApproximation`` on a
+singular Hessian).
 
 Reference: MacKay (1992), "A practical Bayesian framework for backpropagation networks";
 Daxberger et al. (2021), "Laplace Redux", NeurIPS.
@@ -34,6 +39,7 @@ from numpyro.distributions.transforms import AffineTransform, LowerCholeskyAffin
 from numpyro.infer import Trace_ELBO
 from numpyro.infer.autoguide import AutoContinuous
 from numpyro.infer.initialization import init_to_median
+from numpyro.infer.util import potential_energy
 
 from probapprox.guides._laplace_dist import LowRankPrecisionNormal
 from probapprox.guides._registry import register_guide
@@ -44,6 +50,7 @@ from probapprox.laplace._model_posterior import (
     full_posterior,
     lowrank_posterior,
 )
+from probapprox.potential import lbfgs_map, newton_map
 
 __all__ = ["AutoLaplace"]
 
@@ -65,8 +72,10 @@ class AutoLaplace(AutoContinuous):
         rank: Rank for ``lowrank`` (default ``min(D, 20)``).
         logits_site: Deterministic site holding the logits, for ``ggn``.
         min_eigenvalue: Floor for curvature eigenvalues (default
-            :math:`\sqrt{\varepsilon}\max|\lambda|`); clipped ones are counted in
+            :math:`D\,\varepsilon\max|\lambda|`, see
+            :func:`probapprox.linalg.floor_eigenvalues`); clipped ones are counted in
             ``num_clipped`` and warned about.
+        dense_max: Largest latent dimension for the Newton MAP search (L-BFGS above).
         prefix: Prefix of the parameter names.
         init_loc_fn: Initialisation of the MAP search.
         seed: Seed of the randomised eigensolver and trace probes (``lowrank``).
@@ -90,6 +99,7 @@ class AutoLaplace(AutoContinuous):
         prefix: str = "auto",
         init_loc_fn: Callable = init_to_median,
         seed: int = 0,
+        dense_max: int = 200,
     ) -> None:
         if curvature not in MODEL_CURVATURES:
             raise ValueError(
@@ -111,7 +121,9 @@ class AutoLaplace(AutoContinuous):
             raise ValueError(f"AutoLaplace(min_eigenvalue={min_eigenvalue!r}) must be > 0.")
         self.curvature, self.structure, self.rank = curvature, structure, rank
         self.logits_site, self.min_eigenvalue, self.seed = logits_site, min_eigenvalue, seed
+        self.dense_max = int(dense_max)
         self.num_clipped: int | None = None
+        self.map_info: dict[str, Any] = {}
         self._data: tuple[tuple, dict] | None = None
         super().__init__(model, prefix=prefix, init_loc_fn=init_loc_fn)
 
@@ -125,6 +137,7 @@ class AutoLaplace(AutoContinuous):
             "min_eigenvalue": self.min_eigenvalue,
             "prefix": self.prefix,
             "seed": self.seed,
+            "dense_max": self.dense_max,
         }
 
     def default_loss(self) -> Trace_ELBO:
@@ -206,9 +219,53 @@ class AutoLaplace(AutoContinuous):
         out.update({self._names()[k]: v for k, v in factors.items()})
         return out
 
+    def find_map(self, params: dict, *args: Any, **kwargs: Any) -> dict:
+        r"""Return ``params`` with ``{prefix}_loc`` moved to the Newton MAP of the potential.
+
+        Searches from ``{prefix}_loc`` and from the guide's initial point in one ``vmap``-ed
+        program (:func:`probapprox.potential.newton_map`, or
+        :func:`~probapprox.potential.lbfgs_map` above ``dense_max``) and keeps the end with
+        the lower finite potential; ``loc`` is kept when neither improves on it. What happened
+        is stored in ``self.map_info`` (potential, Newton decrement, relative gradient norm
+        :math:`\|\nabla U\|_\infty / \max(1, |U|)`).
+        """
+        if self.prototype_trace is None:
+            raise ValueError("AutoLaplace.find_map: fit the guide (or call it) first.")
+        if not args and not kwargs:
+            args, kwargs = self._data
+        name = f"{self.prefix}_loc"
+        loc = jnp.asarray(params[name])
+        model = self.model
+
+        def u(z: jax.Array) -> jax.Array:
+            return potential_energy(model, args, kwargs, self._unpack_latent(z))
+
+        starts = jnp.stack([loc, jnp.asarray(self._init_latent, loc.dtype)])
+        if loc.shape[0] <= self.dense_max:
+            res = jax.jit(jax.vmap(lambda z: newton_map(u, z)))(starts)
+            ends, values, dec = res.loc, res.value, res.decrement
+        else:
+            ends, values, _ = jax.jit(jax.vmap(lambda z: lbfgs_map(u, z)))(starts)
+            dec = jnp.full(2, jnp.nan, loc.dtype)
+        u0 = u(loc)
+        values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+        k = int(jnp.argmin(values))
+        out = dict(params)
+        if bool(values[k] <= u0) or not bool(jnp.isfinite(u0)):
+            out[name] = ends[k]
+        z = out[name]
+        f, g = jax.value_and_grad(u)(z)
+        self.map_info = {
+            "potential": float(f),
+            "decrement": float(dec[k]),
+            "relative_grad_norm": float(jnp.max(jnp.abs(g)) / jnp.maximum(1.0, jnp.abs(f))),
+            "start": ("loc", "init")[k],
+        }
+        return out
+
     def post_fit(self, params: dict, *args: Any, **kwargs: Any) -> dict:
-        """Hook run by :func:`probapprox.fit` after the MAP search: adds the Laplace factors."""
-        return self.laplace_params(params, *args, **kwargs)
+        """Hook run by :func:`probapprox.fit` after the steps: Newton MAP, then the factors."""
+        return self.laplace_params(self.find_map(params, *args, **kwargs), *args, **kwargs)
 
     def whitener(self, flat: Any, *, dense_max: int) -> tuple[None, str]:
         """Hook of :func:`probapprox.fit`'s warm start: not whitened (see ``FitHooks``)."""

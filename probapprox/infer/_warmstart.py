@@ -21,9 +21,12 @@ On the flat unconstrained latent with potential :math:`U` (see :mod:`._flat`):
 * **Check.** The warm start is accepted only if that best Gaussian's ELBO is finite and at
   least the ELBO of the guide's own starting Gaussian :math:`\mathcal N(z_0, s^2 I)`.
 
-The floor :math:`\epsilon = D\,\varepsilon_{\mathrm{mach}}\max|\lambda|` is the numerical-rank
-tolerance (eigenvalues below it are zero to working precision); negative and floored
-eigenvalues are counted. Everything is one jitted, ``vmap``-able function of the start point.
+The floor is probapprox's one rule, :func:`probapprox.linalg.floor_eigenvalues`
+(:math:`\max(|\lambda|, D\,\varepsilon_{\mathrm{mach}}\max|\lambda|)`); negative and
+floored eigenvalues are counted. The Hessian products, L-BFGS and the Laplace factor come from
+:mod:`probapprox.potential` (whose plain MAP search :func:`~probapprox.potential.newton_map`
+keeps the last iterate; this one keeps the best-ELBO iterate of the path). Everything is one
+jitted, ``vmap``-able function of the start point.
 
 References:
     Zhang, Carpenter, Gelman, Vehtari (2022), "Pathfinder: parallel quasi-Newton variational
@@ -39,11 +42,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
-import optax.tree_utils as otu
 from jax import Array, lax
 
-from probapprox.laplace._model_curvature import diagonal
+from probapprox.linalg import floor_eigenvalues
+from probapprox.potential import hessian_diagonal, laplace_factor, lbfgs_map, value_grad_hess
 
 __all__ = ["WarmStart", "warm_start"]
 
@@ -78,19 +80,6 @@ class WarmStart(NamedTuple):
     elbo_init: Array
 
 
-def _floor(values: Array) -> Array:
-    dtype = values.dtype
-    scale = jnp.maximum(jnp.max(jnp.abs(values)), jnp.finfo(dtype).tiny)
-    return values.shape[-1] * jnp.finfo(dtype).eps * scale
-
-
-def _value_grad_hess(u: Callable[[Array], Array], z: Array) -> tuple[Array, Array, Array]:
-    """Value, gradient and Hessian from one batch of forward-over-reverse products."""
-    eye = jnp.eye(z.shape[0], dtype=z.dtype)
-    (f, g), (_, hess) = jax.vmap(lambda v: jax.jvp(jax.value_and_grad(u), (z,), (v,)))(eye)
-    return f[0], g[0], 0.5 * (hess + hess.T)
-
-
 def _newton(
     u: Callable[[Array], Array],
     z0: Array,
@@ -118,11 +107,11 @@ def _newton(
     def body(c: tuple) -> tuple:
         z, f, step, dec, t, it, _, best, top, elbo_init = c
         trial = z + t * step
-        ft, g, hess = _value_grad_hess(u, trial)
+        ft, g, hess = value_grad_hess(u, trial)
         ok = (ft <= f - _ARMIJO * t * dec) | (it == 0)  # False for NaN
         ok = ok & jnp.isfinite(ft) & jnp.all(jnp.isfinite(g))
         lam, q = jnp.linalg.eigh(hess)
-        a = jnp.maximum(jnp.abs(lam), _floor(lam))
+        a, _ = floor_eigenvalues(lam)
         qg = q.T @ g
         if structure == "dense":
             draws, logdet = (eps / jnp.sqrt(a)) @ q.T, -0.5 * jnp.sum(jnp.log(a))
@@ -167,40 +156,14 @@ def _newton(
     return z, keep, elbo, out[9], out[5], out[3]
 
 
-def _lbfgs(u: Callable[[Array], Array], z0: Array, max_iter: int) -> tuple[Array, Array]:
-    """L-BFGS with a zoom line search (optax); returns ``(z, iterations)``."""
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(u)
-
-    def body(c: tuple) -> tuple:
-        z, state = c
-        value, grad = value_and_grad(z, state=state)
-        updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=u)
-        return optax.apply_updates(z, updates), state
-
-    def cond(c: tuple) -> Array:
-        count = otu.tree_get(c[1], "count")
-        grad = otu.tree_get(c[1], "grad")
-        return (count == 0) | ((count < max_iter) & (otu.tree_norm(grad) > 1e-8))
-
-    z, state = lax.while_loop(cond, body, (z0, opt.init(z0)))
-    return z, otu.tree_get(state, "count")
-
-
 def _dense_factor(lam: Array, q: Array) -> tuple[Array, Array]:
     r"""Lower :math:`C` with :math:`CC^\top = |H|^{-1}` and the number of clipped eigenvalues."""
-    floor = _floor(lam)
-    a = jnp.maximum(jnp.abs(lam), floor)
-    # |H|^{-1} = B^T B with B = diag(a^{-1/2}) Q^T = Q_2 R  =>  C = R^T (signs fixed)
-    r = jnp.linalg.qr((q / jnp.sqrt(a)).T, mode="r")
-    chol = (r * jnp.sign(jnp.diagonal(r))[:, None]).T
-    return chol, jnp.sum(lam < floor, dtype=jnp.int32)
+    return laplace_factor(lam, q)
 
 
 def _diag_factor(hdiag: Array) -> tuple[Array, Array]:
-    floor = _floor(hdiag)
-    scale = 1.0 / jnp.sqrt(jnp.maximum(jnp.abs(hdiag), floor))
-    return scale, jnp.sum(hdiag < floor, dtype=jnp.int32)
+    a, clipped = floor_eigenvalues(hdiag)
+    return 1.0 / jnp.sqrt(a), clipped
 
 
 def _gauss_elbo(u: Callable[[Array], Array], loc: Array, factor: Array, eps: Array) -> Array:
@@ -248,8 +211,8 @@ def warm_start(
     else:
         if structure == "dense":
             raise ValueError(f"warm_start: a dense factor needs D <= dense_max; D = {dim}.")
-        z, iters = _lbfgs(u, z0, 10 * max_iter)
-        hdiag = diagonal(lambda v: jax.jvp(jax.grad(u), (z,), (v,))[1], dim, dtype)
+        z, _, iters = lbfgs_map(u, z0, max_iter=10 * max_iter)
+        hdiag = hessian_diagonal(u, z)
         factor, clipped = _diag_factor(hdiag)
         dec = jnp.sum(jax.grad(u)(z) ** 2 * factor**2)
         elbo_lap = _gauss_elbo(u, z, factor, eps)

@@ -6,11 +6,12 @@ from below at a floor :math:`\epsilon > 0`,
 
 .. math::
     C = Q\,\mathrm{diag}(\lambda)\,Q^\top \;\mapsto\;
-    Q\,\mathrm{diag}(\max(\lambda, \epsilon))\,Q^\top,
+    Q\,\mathrm{diag}(\max(|\lambda|, \epsilon))\,Q^\top,
     \qquad \epsilon = \texttt{min\_eigenvalue}
-    \ \text{or}\ \sqrt{\varepsilon_{\mathrm{mach}}}\,\max_i |\lambda_i|,
+    \ \text{or}\ D\,\varepsilon_{\mathrm{mach}}\,\max_i |\lambda_i|,
 
-and reports how many it clipped, so the scale is never zero and never NaN. ``lowrank`` keeps
+(probapprox's one floor rule, :func:`probapprox.linalg.floor_eigenvalues`) and reports how
+many it clipped, so the scale is never zero and never NaN. ``lowrank`` keeps
 the top-:math:`k` eigenpairs (randomised subspace iteration) and gives the other
 :math:`D - k` directions the mean remaining eigenvalue :math:`c = (\operatorname{tr} C -
 \sum_i \lambda_i) / (D - k)`, with :math:`\operatorname{tr} C` from Hutchinson's estimator,
@@ -31,26 +32,19 @@ from jax import Array
 
 from probapprox.laplace._lowrank import top_eigenpairs
 from probapprox.laplace._model_curvature import dense, diagonal
+from probapprox.linalg import eigenvalue_floor, floor_eigenvalues
 
 __all__ = ["MODEL_STRUCTURES", "full_posterior", "diag_posterior", "lowrank_posterior"]
 
 MODEL_STRUCTURES = ("full", "diag", "lowrank")
 
 
-def _floor(scale: Array, min_eigenvalue: float | None) -> Array:
-    if min_eigenvalue is not None:
-        return jnp.asarray(min_eigenvalue, scale.dtype)
-    eps = jnp.finfo(scale.dtype).eps
-    return jnp.sqrt(eps) * jnp.maximum(scale, jnp.finfo(scale.dtype).tiny)
-
-
 @jax.jit
 def _full(c: Array, min_eigenvalue: Array | None) -> tuple[Array, Array]:
     evals, evecs = jnp.linalg.eigh(c)
-    floor = _floor(jnp.max(jnp.abs(evals)), min_eigenvalue)
-    clipped = jnp.maximum(evals, floor)
+    clipped, num = floor_eigenvalues(evals, min_eigenvalue)
     cov = (evecs / clipped) @ evecs.T
-    return jnp.linalg.cholesky(0.5 * (cov + cov.T)), jnp.sum(evals < floor)
+    return jnp.linalg.cholesky(0.5 * (cov + cov.T)), num
 
 
 def full_posterior(
@@ -64,10 +58,10 @@ def full_posterior(
 def diag_posterior(
     matvec: Callable[[Array], Array], dim: int, dtype: Any, min_eigenvalue: float | None
 ) -> tuple[dict[str, Array], int]:
-    r"""``({"scale": s}, num_clipped)`` with :math:`s_i = \max(C_{ii}, \epsilon)^{-1/2}`."""
+    r"""``({"scale": s}, num_clipped)`` with :math:`s_i = \max(|C_{ii}|, \epsilon)^{-1/2}`."""
     d = diagonal(matvec, dim, dtype)
-    floor = _floor(jnp.max(jnp.abs(d)), min_eigenvalue)
-    return {"scale": 1.0 / jnp.sqrt(jnp.maximum(d, floor))}, int(jnp.sum(d < floor))
+    a, num = floor_eigenvalues(d, min_eigenvalue)
+    return {"scale": 1.0 / jnp.sqrt(a)}, int(num)
 
 
 def lowrank_posterior(
@@ -86,9 +80,9 @@ def lowrank_posterior(
     k_eig, k_probe = jax.random.split(key)
     lr, _ = top_eigenpairs(block_mv, dim, rank, k_eig, dtype, clip=False)
     raw, evecs = lr.lam, lr.u  # eigenvalues already clipped at 0
-    floor = _floor(jnp.max(jnp.abs(raw)), min_eigenvalue)
-    evals = jnp.maximum(raw, floor)
-    num_clipped = int(jnp.sum(raw < floor))
+    floor = eigenvalue_floor(raw, min_eigenvalue)
+    evals, num_clipped = floor_eigenvalues(raw, min_eigenvalue)
+    num_clipped = int(num_clipped)
     if rank < dim:
         probes = jax.random.rademacher(k_probe, (dim, num_probes), dtype=dtype)
         trace = jnp.mean(jnp.sum(probes * block_mv(probes), axis=0))

@@ -14,6 +14,8 @@ Float64 is the caller's setting (the GP cores need it); nothing here changes JAX
 """
 
 from probapprox.linalg._cholesky import safe_cholesky as safe_cholesky
+from probapprox.linalg._eig import eigenvalue_floor as eigenvalue_floor
+from probapprox.linalg._eig import floor_eigenvalues as floor_eigenvalues
 from probapprox.linalg._kl_columns import columns_for as columns_for
 from probapprox.linalg._kl_columns import finite_columns as finite_columns
 from probapprox.linalg._kl_columns import kl_optimal_columns as kl_optimal_columns
@@ -38,7 +40,9 @@ __all__ = [
     "check_subset",
     "columns_for",
     "diag",
+    "eigenvalue_floor",
     "finite_columns",
+    "floor_eigenvalues",
     "kl_optimal_columns",
     "local_block",
     "local_block_rows",

@@ -232,3 +232,29 @@ def test_ggn_needs_an_observed_site_that_uses_the_logits():
     g = _set_up(AutoLaplace(unused_logits, curvature="ggn"), X_CLS, Y_BIN)
     with pytest.raises(ValueError, match="no observed site depends"):
         g.laplace_params({"auto_loc": jnp.zeros(2)})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "logistic_regression",
+        pytest.param("unscaled_regression", marks=pytest.mark.slow),
+        pytest.param("logistic_1e4", marks=pytest.mark.slow),
+    ],
+)
+def test_map_is_the_newton_map_after_few_first_order_steps(name):
+    """20 Adam steps stop far from the mode; post_fit's Newton search reaches it."""
+    import probapprox as pa
+    from models import get_model
+    from models.ill_conditioned import CASES
+
+    bm = CASES[name] if name in CASES else get_model(name)
+    guide = AutoLaplace(bm.model)
+    r = pa.fit(bm.model, guide, *bm.args, num_steps=20, progress=False, **bm.kwargs)
+    assert guide.map_info["relative_grad_norm"] < 1e-6
+    assert guide.map_info["decrement"] < 1e-12
+    if bm.reference is not None and bm.reference.cov is not None:  # Gaussian: Laplace is exact
+        draws = r.sample(20_000, seed=3)["beta"]
+        sd = bm.reference.sd["beta"]
+        np.testing.assert_allclose(r.params["auto_loc"], bm.reference.mean["beta"], rtol=1e-6)
+        np.testing.assert_allclose(draws.std(0), sd, rtol=0.03)
