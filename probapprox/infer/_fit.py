@@ -33,6 +33,7 @@ from probapprox.infer._nonfinite import explain_nonfinite
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
 from probapprox.infer._step import SVIView, constrain_with, make_chunk_fn
+from probapprox.infer._subsample import search_model
 
 __all__ = ["fit"]
 
@@ -155,9 +156,12 @@ def fit(
     stops = early_stop is not False and settles(loss, guide)
     svi = SVI(model, guide, optim, loss)
     dynamic, rebuild = split_args(args, kwargs)
+    # >>> scale hook: subsampled plates search on the full data (probapprox.infer._subsample)
+    searched, warm_start, sub_info = search_model(model, args, kwargs, warm_start=warm_start)
+    # <<< scale hook
     starts = prepare_starts(
         svi,
-        model,
+        searched,
         guide,
         args,
         kwargs,
@@ -232,6 +236,10 @@ def fit(
         "early_stop": stop_note(early_stop, loss, stops=stops),
         **starts.info,
     }
+    # >>> scale hook
+    note = sub_info.pop("warm_start_note", None)
+    info.update(sub_info, **({"warm_start": note} if note else {}))
+    # <<< scale hook
     result = finish(
         svi,
         model,
