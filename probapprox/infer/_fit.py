@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from probapprox.infer._loop import run_loop
 from probapprox.infer._plan import make_plan
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
+from probapprox.infer._subsample import search_model
 from probapprox.infer._validate import validate_fit_inputs
 
 __all__ = ["fit"]
@@ -114,6 +116,8 @@ def fit(
 
     """
     checkpoint = validate_fit_inputs(**locals())  # every argument, before any compilation
+    # subsampled plates: the warm start searches the full-data model (see infer._subsample)
+    searched, warm_start, sub_info = search_model(model, args, kwargs, warm_start=warm_start)
     plan = make_plan(
         model,
         guide,
@@ -137,6 +141,7 @@ def fit(
         multi_start=multi_start,
         dense_max=dense_max,
     )
+    plan = dataclasses.replace(plan, search_model=searched, notes=sub_info)
     starts = prepare_starts(plan)  # initial loop state: warm start, whitening, K starts
     out = run_loop(plan, starts)  # jitted chunks until the cap or the stopping rule
     result = finish(plan, starts, out)  # model coordinates, post_fit, best run or stack

@@ -29,6 +29,7 @@ from probapprox.diagnostics import diagnose
 from probapprox.infer._converge import ConvergenceWarning
 from probapprox.infer._draws import make_sampler
 from probapprox.infer._psis_stack import Stack, stack_weights
+from probapprox.infer._subsample import evaluation_pair
 
 __all__ = ["StartSummary", "compare_starts", "rhat_across", "RHAT_THRESHOLD"]
 
@@ -91,7 +92,8 @@ def compare_starts(
 
     Warns (:class:`ConvergenceWarning`) when the runs disagree.
     """
-    sampler = make_sampler(model, guide, args, kwargs)
+    model_eval, guide_eval, _ = evaluation_pair(model, guide, args, kwargs, num_draws)
+    sampler = make_sampler(model_eval, guide_eval, args, kwargs)
     summaries, flat = [], []
     for k, p in enumerate(params):
         if failed[k]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
@@ -77,6 +77,9 @@ class FitPlan:
         init_params: user-given initial guide parameters, or ``None``.
         skip_nonfinite, progress, callback: per-step and per-chunk behaviour.
         checkpoint, checkpoint_every, resume: checkpoint file and schedule.
+        search_model: the model the warm start searches on (the full-data model when a plate
+            subsamples; ``None``: ``model``).
+        notes: extra ``info`` entries (e.g. the subsampled plates).
 
     """
 
@@ -108,6 +111,8 @@ class FitPlan:
     checkpoint: str | os.PathLike | None
     checkpoint_every: int | None
     resume: bool
+    search_model: Callable | None = None
+    notes: dict = field(default_factory=dict)
 
     @property
     def batched(self) -> bool:
@@ -126,6 +131,8 @@ class FitPlan:
             "optimizer": type(self.optim).__name__,
             "num_steps": self.num_steps,
             "early_stop": self.early_stop_note,
+            **{k: v for k, v in self.notes.items() if k != "warm_start_note"},
+            **({"warm_start": n} if (n := self.notes.get("warm_start_note")) else {}),
         }
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from numpyro.infer.util import log_likelihood as _pointwise_log_likelihood
 
 from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose, to_datatree
 from probapprox.infer._draws import latent_sites, make_sampler
+from probapprox.infer._plan import split_args
 from probapprox.infer._psis_stack import Stack, make_stack_sampler
+from probapprox.infer._subsample import evaluation_pair, trace_model
 from probapprox.infer._validate import check_draws
 
 __all__ = ["FitResult"]
@@ -80,18 +83,25 @@ class FitResult:
         return latent_sites(self.guide)
 
     def _draws(self, num_samples: int, seed: int, *, need_model: bool) -> Any:
+        return self._draws_noted(num_samples, seed, need_model=need_model)[0]
+
+    def _draws_noted(self, num_samples: int, seed: int, *, need_model: bool) -> tuple[Any, str]:
+        """Draws and a note (non-empty when ``log p`` is a subsampled estimate)."""
         num_samples, seed = check_draws(num_samples, seed)
         if need_model and not self.has_data:
             raise ValueError(_NO_DATA)
+        model = self.model if self.has_data else None
+        # subsampled plates: full-data model and guide where affordable (see _subsample)
+        model, guide, note = evaluation_pair(model, self.guide, self.args, self.kwargs, num_samples)
         if self._sampler is None:
-            model = self.model if self.has_data else None
+            self._sampler = {}
+        if bool(note) not in self._sampler:
             if self.stack is not None:
-                self._sampler = make_stack_sampler(
-                    model, self.guide, self.args, self.kwargs, self.stack
-                )
+                sampler = make_stack_sampler(model, guide, self.args, self.kwargs, self.stack)
             else:
-                self._sampler = make_sampler(model, self.guide, self.args, self.kwargs)
-        return self._sampler(num_samples, seed, self.params)
+                sampler = make_sampler(model, guide, self.args, self.kwargs)
+            self._sampler[bool(note)] = sampler
+        return self._sampler[bool(note)](num_samples, seed, self.params), note
 
     def sample(self, num_samples: int = 1000, seed: int = 1) -> dict[str, np.ndarray]:
         """Draw from the approximation.
@@ -123,8 +133,10 @@ class FitResult:
             warn: also emit the plain-language warnings as :class:`ApproximationWarning`.
 
         """
-        d = self._draws(num_samples, seed, need_model=True)
+        d, note = self._draws_noted(num_samples, seed, need_model=True)
         diag = diagnose(d.log_p, d.log_q)
+        if note:
+            diag = replace(diag, warnings=(*diag.warnings, note))
         if warn:
             for message in diag.warnings:
                 warnings.warn(message, ApproximationWarning, stacklevel=2)
@@ -141,10 +153,13 @@ class FitResult:
         (pointwise, for ``arviz.loo``) when the model has observations and its data are
         available.
         """
-        d = self._draws(num_samples, seed, need_model=False)
+        d, note = self._draws_noted(num_samples, seed, need_model=False)
         observed, loglik = {}, {}
         if self.has_data:
+            model, _, _ = evaluation_pair(self.model, self.guide, self.args, self.kwargs, 1)
             proto = self.guide.prototype_trace
+            if model is not self.model:  # subsampled plates: all observations
+                proto = trace_model(model, self.args, self.kwargs)
             observed = {
                 n: np.asarray(s["value"])
                 for n, s in proto.items()
@@ -158,10 +173,12 @@ class FitResult:
                     "or log_likelihood=False.",
                     stacklevel=2,
                 )
+            elif log_likelihood and note:
+                warnings.warn(f"Skipping the log_likelihood group: {note}.", stacklevel=2)
             elif log_likelihood and observed:
-                ll = _pointwise_log_likelihood(
-                    self.model, d.latent, *self.args, batch_ndims=1, **self.kwargs
-                )
+                dynamic, rebuild = split_args(self.args, self.kwargs)
+                a, kw = rebuild([jnp.asarray(x) for x in dynamic])  # indexable by traced idx
+                ll = _pointwise_log_likelihood(model, d.latent, *a, batch_ndims=1, **kw)
                 loglik = {k: np.asarray(v) for k, v in ll.items()}
         return to_datatree(
             {**d.latent, **d.deterministic},

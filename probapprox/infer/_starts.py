@@ -106,7 +106,14 @@ def prepare_starts(plan: FitPlan) -> Starts:
         return Starts(_carry(plan, _own_states(plan, key)), (), None, info)
 
     points, owner = search_points(
-        plan.model, flat, args, kwargs, plan.seed, k, warm=plan.warm_start, dense_max=plan.dense_max
+        plan.search_model or plan.model,
+        flat,
+        args,
+        kwargs,
+        plan.seed,
+        k,
+        warm=plan.warm_start,
+        dense_max=plan.dense_max,
     )
     own = jnp.asarray(
         points[[int(np.flatnonzero(owner == i)[0]) for i in range(k)]], flat.init.dtype
@@ -118,7 +125,7 @@ def prepare_starts(plan: FitPlan) -> Starts:
     shift, factor = own, jnp.broadcast_to(identity, (k, *identity.shape))
     if plan.warm_start:
         ws, info = run_searches(
-            plan.model,
+            plan.search_model or plan.model,
             flat,
             plan.dynamic,
             plan.rebuild,
