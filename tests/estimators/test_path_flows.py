@@ -100,7 +100,7 @@ def test_path_gradient_is_unbiased_for_flows(flow):
 
 
 def test_schedules_and_missing_step_error():
-    loss = PathELBO(path_warmup=10, anneal_steps=100, anneal_start=0.01)
+    loss = PathELBO(path_warmup=10, anneal_steps=100, anneal_start=0.01, temper="joint")
     lam0, beta0 = loss.schedules(0)
     lam1, beta1 = loss.schedules(10)
     _, beta2 = loss.schedules(500)
