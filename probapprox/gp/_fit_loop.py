@@ -10,46 +10,47 @@ import jax.numpy as jnp
 import numpy as np
 
 from probapprox.families.sic_gaussian import DIAG_FLOOR
+from probapprox.gp._fitted import FitConfig, FittedGP, GPData
 from probapprox.gp._init import laplace_init, prior_init
 from probapprox.gp._train import Setup, init_state, run_epochs
 from probapprox.linalg import finite_columns, kl_optimal_columns
 from probapprox.ordering import build_pattern
 
-__all__ = ["fit_stages", "stage_data"]
+__all__ = ["fit_stages", "stage_data", "stage_pattern"]
 
 _OWNER = "probapprox.gp.LatentGP.fit"
 _MAX_STEP_BYTES = 8 * 2**30
 
 
-def stage_data(gp: Any, kernel: Any, Xh: np.ndarray, yh: np.ndarray) -> dict[str, Any]:
-    """Order the data with the kernel's lengthscales, build the pattern and the prior factor."""
+def stage_pattern(cfg: FitConfig, kernel: Any, Xh: np.ndarray) -> Any:
+    """The maximin ordering and pattern of ``Xh`` under the kernel's lengthscales."""
     scale = np.broadcast_to(np.asarray(kernel.lengthscale, np.float64), (Xh.shape[1],))
-    pattern = build_pattern(
+    return build_pattern(
         Xh,
         lengthscale=scale,
-        rho=gp.rho,
-        num_neighbors=None if gp.num_neighbors is None else min(gp.num_neighbors, len(Xh)),
-        max_num_ancestor=gp.max_num_ancestor,
+        rho=cfg.rho,
+        num_neighbors=None if cfg.num_neighbors is None else min(cfg.num_neighbors, len(Xh)),
+        max_num_ancestor=cfg.max_num_ancestor,
     )
+
+
+def stage_data(
+    cfg: FitConfig, kernel: Any, Xh: np.ndarray, yh: np.ndarray, pattern: Any = None
+) -> tuple[Any, GPData, jax.Array]:
+    """``(pattern, data, u_vals)``: the ordered data and the prior factor's values."""
+    pattern = stage_pattern(cfg, kernel, Xh) if pattern is None else pattern
     X = jnp.asarray(Xh[pattern.perm])
     idx = jnp.asarray(pattern.idx)
-    anc = idx if gp.variational == "diagonal" else jnp.asarray(pattern.anc)
-    u_vals = kl_optimal_columns(kernel, X, idx, gp.nugget, batch_size=4096)
+    anc = idx if cfg.diagonal else jnp.asarray(pattern.anc)
+    u_vals = kl_optimal_columns(kernel, X, idx, cfg.nugget, batch_size=4096)
     bad = ~np.asarray(finite_columns(u_vals))
     if bad.any():
         raise ValueError(
             f"{_OWNER}: the kernel matrix is numerically singular on {int(bad.sum())} local "
-            f"block(s) (kernel {kernel!r}, nugget {gp.nugget}). Increase `nugget`, shorten the "
-            "lengthscale, or enable 64-bit floats (the jax_enable_x64 option) in your script."
+            f"block(s) (kernel {kernel!r}, nugget {cfg.nugget}). Increase `nugget`, shorten "
+            "the lengthscale, or enable 64-bit floats (the jax_enable_x64 option) in your script."
         )
-    return {
-        "pattern": pattern,
-        "X": X,
-        "y": jnp.asarray(yh[pattern.perm]),
-        "idx": idx,
-        "anc": anc,
-        "u_vals": u_vals,
-    }
+    return pattern, GPData(X, jnp.asarray(yh[pattern.perm]), idx, anc), u_vals
 
 
 def _check_step_memory(pattern: Any, batch_size: int) -> None:
@@ -66,7 +67,9 @@ def _check_step_memory(pattern: Any, batch_size: int) -> None:
 
 
 def fit_stages(
-    gp: Any,
+    cfg: FitConfig,
+    kernel: Any,
+    lik: Any,
     Xh: np.ndarray,
     yh: np.ndarray,
     stages: tuple[int, ...],
@@ -75,30 +78,27 @@ def fit_stages(
     *,
     learn: bool,
     learning_rate: float,
-) -> dict[str, Any]:
+    first_pattern: Any = None,
+) -> FittedGP:
     """Run the stages; returns the ``fitted_`` record of :class:`probapprox.gp.LatentGP`."""
-    kernel, lik = gp.kernel, gp.likelihood
-    diagonal = gp.variational == "diagonal"
+    diagonal = cfg.diagonal
     hyper = {"kernel": kernel.to_unconstrained(), "likelihood": lik.to_unconstrained()}
-    setup = Setup(type(kernel), batch_size, gp.nugget, DIAG_FLOOR, diagonal, learn)
-    mu = jnp.asarray(gp.mean, dtype=jnp.result_type(float))
+    setup = Setup(type(kernel), batch_size, cfg.nugget, DIAG_FLOOR, diagonal, learn)
+    mu = jnp.asarray(cfg.mean, dtype=jnp.result_type(float))
     key = jax.random.PRNGKey(seed)
     history: list[float] = []
     newton_steps: list[int] = []
     skipped = 0
-    data: dict[str, Any] = {}
-    params = None
+    pattern = data = params = None
     for s, epochs in enumerate(stages):
         if epochs == 0 and s > 0:
             continue
         kernel = type(kernel).from_unconstrained(hyper["kernel"])
         lik = lik.from_unconstrained(hyper["likelihood"])
-        data = stage_data(gp, kernel, Xh, yh)
-        _check_step_memory(data["pattern"], batch_size)
-        if gp.init == "laplace":
-            params, steps = laplace_init(
-                data["u_vals"], data["idx"], lik, data["y"], mu, DIAG_FLOOR, diagonal=diagonal
-            )
+        pattern, data, u_vals = stage_data(cfg, kernel, Xh, yh, first_pattern if s == 0 else None)
+        _check_step_memory(pattern, batch_size)
+        if cfg.init == "laplace":
+            params, steps = laplace_init(u_vals, data.idx, lik, data.y, mu, DIAG_FLOOR, diagonal=diagonal)
             newton_steps.append(int(steps))
             if int(steps) < 0:
                 warnings.warn(
@@ -108,9 +108,10 @@ def fit_stages(
                     stacklevel=3,
                 )
         else:
-            params = prior_init(data["u_vals"], data["idx"], mu, DIAG_FLOOR, diagonal=diagonal)
+            params = prior_init(u_vals, data.idx, mu, DIAG_FLOOR, diagonal=diagonal)
+        del u_vals
         state = init_state(params, hyper)
-        arrays = (data["X"], data["y"], data["idx"], data["anc"])
+        arrays = data
         if epochs:
             late = (np.arange(epochs) >= epochs - epochs // 6) & (epochs >= 6)
             lrs = jnp.asarray(learning_rate * np.where(late, 0.1, 1.0), dtype=mu.dtype)
@@ -132,13 +133,13 @@ def fit_stages(
         raise ValueError(f"{_OWNER}(stages=...) must contain at least one stage.")
     if diagonal:
         params = params._replace(offdiag=jnp.zeros_like(params.offdiag))
-    data.pop("u_vals", None)
-    return {
-        **data,
-        "kernel": type(kernel).from_unconstrained(hyper["kernel"]),
-        "likelihood": lik.from_unconstrained(hyper["likelihood"]),
-        "params": params,
-        "history": np.asarray(history),
-        "num_skipped": skipped,
-        "newton_steps": newton_steps,
-    }
+    return FittedGP(
+        kernel=type(kernel).from_unconstrained(hyper["kernel"]),
+        likelihood=lik.from_unconstrained(hyper["likelihood"]),
+        history=np.asarray(history),
+        num_skipped=skipped,
+        newton_steps=tuple(newton_steps),
+        pattern=pattern,
+        data=data,
+        params=params,
+    )

@@ -37,7 +37,7 @@ def dense_fit():
 
 
 def test_dense_pattern_fit_is_the_exact_gp_posterior(dense_fit):
-    assert dense_fit.pattern_.max_neighbors == N  # ρ = ∞: the dense pattern
+    assert dense_fit.exact_ and dense_fit.pattern_ is None  # ρ = 1e6: the dense pattern
     mean, var = dense_fit.marginals()  # in X's original order
     m_ex, v_ex = exact(X, train=True)
     np.testing.assert_allclose(mean, m_ex, rtol=1e-3, atol=1e-3 * np.std(m_ex))
@@ -59,21 +59,18 @@ def test_dense_pattern_fit_is_the_exact_gp_posterior(dense_fit):
 def test_laplace_init_is_the_posterior_mode():
     gp = pa.gp.LatentGP(KERNEL, "bernoulli", rho=1e6)
     labels = (Y > 0).astype(float)
-    data = stage_data(gp, KERNEL, X, labels)
-    params, steps = laplace_init(
-        data["u_vals"], data["idx"], gp.likelihood, data["y"], jnp.asarray(0.0), 1e-4
-    )
+    pattern, data, u_vals = stage_data(gp._config(N), KERNEL, X, labels)
+    assert pattern.max_neighbors == N  # ρ = 1e6: the dense pattern
+    params, steps = laplace_init(u_vals, data.idx, gp.likelihood, data.y, jnp.asarray(0.0), 1e-4)
     assert 1 <= int(steps) < 20
     f = params.nu
-    prec = np.linalg.inv(np.asarray(THETA)[np.ix_(data["pattern"].perm, data["pattern"].perm)])
-    grad = jax.vmap(jax.grad(lambda ff, yy: gp.likelihood.log_prob(yy, ff)))(f, data["y"])
+    prec = np.linalg.inv(np.asarray(THETA)[np.ix_(pattern.perm, pattern.perm)])
+    grad = jax.vmap(jax.grad(lambda ff, yy: gp.likelihood.log_prob(yy, ff)))(f, data.y)
     np.testing.assert_allclose(grad - prec @ np.asarray(f), 0.0, atol=1e-3 * np.sqrt(N))
     # Gaussian likelihood: one Newton step is exact
     gauss = pa.gp.Gaussian(NOISE)
-    params, _ = laplace_init(
-        data["u_vals"], data["idx"], gauss, jnp.asarray(Y[data["pattern"].perm]), 0.0, 1e-4
-    )
-    m_ex = exact(X, train=True)[0][data["pattern"].perm]
+    params, _ = laplace_init(u_vals, data.idx, gauss, jnp.asarray(Y[pattern.perm]), 0.0, 1e-4)
+    m_ex = exact(X, train=True)[0][pattern.perm]
     np.testing.assert_allclose(params.nu, m_ex, rtol=1e-7, atol=1e-9)
 
 
@@ -96,8 +93,8 @@ def test_bernoulli_sic_beats_mean_field_and_predicts_probabilities(bernoulli_fit
     elbo = {k: g.elbo() for k, g in fits.items()}
     assert elbo["sic"] > elbo["diagonal"] + 1.0
     for gp in fits.values():
-        assert np.all(np.isfinite(gp.fitted_["history"]))
-        assert gp.fitted_["num_skipped"] == 0
+        assert np.all(np.isfinite(gp.fitted_.history))
+        assert gp.fitted_.num_skipped == 0
     p, pv = fits["sic"].predict_y(XT)
     assert np.all((p > 0) & (p < 1)) and np.allclose(pv, p * (1 - p))
     mean, var = fits["sic"].predict_f(XT)
@@ -166,6 +163,6 @@ def test_a_step_too_large_for_memory_is_refused_with_advice(monkeypatch):
     import probapprox.gp._fit_loop as fit_loop
 
     monkeypatch.setattr(fit_loop, "_MAX_STEP_BYTES", 10_000)
-    gp = pa.gp.LatentGP(KERNEL, pa.gp.Gaussian(NOISE), rho=1e6)
+    gp = pa.gp.LatentGP(KERNEL, pa.gp.Gaussian(NOISE), rho=3.0)
     with pytest.raises(ValueError, match="max_num_ancestor="):
         gp.fit(X, Y, num_epochs=1, batch_size=N, learn_hyperparameters=False)
