@@ -160,13 +160,13 @@ def _cmd_fit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as err:
         parser.error(f"argument --guide: {err}")
     try:
-        out = _check_out(args.out)
-    except ValueError as err:
-        parser.error(f"argument --out: {err}")
-    try:
         name, model, margs, mkwargs = resolve_model(args.model)
     except ValueError as err:
         parser.error(f"argument model: {err}")
+    try:
+        out = _check_out(args.out)
+    except ValueError as err:
+        parser.error(f"argument --out: {err}")
     guide = pa.guides.make_guide(args.guide, model)
     result = pa.fit(
         model,
@@ -194,7 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="fit the bundled models; tables, ArviZ files and plots")
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    d.add_argument("--quick", action="store_true", help="fewer models and steps (about a minute)")
+    d.add_argument(
+        "--quick", action="store_true", help="fewer models (under 90 s on a quiet machine)"
+    )
     d.add_argument("--models", nargs="+", help="only these bundled models (no other sections)")
     d.set_defaults(func=_cmd_demo, parser=d)
     f = sub.add_parser("fit", help="fit one model: probapprox fit MODULE:NAME --guide NAME")
