@@ -146,7 +146,7 @@ def _cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as err:
         parser.error(f"argument --out: {err}")
     try:
-        run(args.out, quick=args.quick, models=args.models)
+        run(args.out, quick=args.quick, models=args.models, workers=args.workers)
     except ValueError as err:  # an unknown model name, with the valid ones
         parser.error(f"argument --models: {err}")
     return 0
@@ -198,6 +198,9 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="fewer models (under 90 s on a quiet machine)"
     )
     d.add_argument("--models", nargs="+", help="only these bundled models (no other sections)")
+    d.add_argument(
+        "--workers", type=_int_at_least(1), help="processes fitting models at once (default: CPUs)"
+    )
     d.set_defaults(func=_cmd_demo, parser=d)
     f = sub.add_parser("fit", help="fit one model: probapprox fit MODULE:NAME --guide NAME")
     f.add_argument("model", help=f"MODULE:NAME, e.g. {_BUNDLED}:eight_schools or mymodels:model")
