@@ -145,10 +145,15 @@ def _cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _check_out(args.out)
     except ValueError as err:
         parser.error(f"argument --out: {err}")
-    try:
-        run(args.out, quick=args.quick, models=args.models, workers=args.workers)
-    except ValueError as err:  # an unknown model name, with the valid ones
-        parser.error(f"argument --models: {err}")
+    from probapprox.models import MODELS
+
+    unknown = [m for m in args.models or () if m not in MODELS]
+    if unknown:
+        parser.error(
+            f"argument --models: unknown bundled model(s) {', '.join(map(repr, unknown))}. "
+            f"Valid names: {', '.join(sorted(MODELS))}."
+        )
+    run(args.out, quick=args.quick, models=args.models, workers=args.workers)
     return 0
 
 
