@@ -23,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from probapprox._demo_laplace import (
+from probapprox.demo._bundled import DEMO_PLAN, QUICK_PLAN, Row, format_table, run_bundled
+from probapprox.demo._gp import format_gp_table, logistic_baseline, run_gp_demo
+from probapprox.demo._laplace import (
     LaplaceRow,
     digits_rows,
     fit_temperature,
@@ -34,8 +36,6 @@ from probapprox._demo_laplace import (
     train_map,
     write_laplace_tables,
 )
-from probapprox.demo._bundled import DEMO_PLAN, QUICK_PLAN, Row, format_table, run_bundled
-from probapprox.demo._gp import format_gp_table, logistic_baseline, run_gp_demo
 from probapprox.demo._laplace_legend import explain_laplace_rows
 
 __all__ = [
