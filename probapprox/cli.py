@@ -145,10 +145,15 @@ def _cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _check_out(args.out)
     except ValueError as err:
         parser.error(f"argument --out: {err}")
-    try:
-        run(args.out, quick=args.quick, models=args.models)
-    except ValueError as err:  # an unknown model name, with the valid ones
-        parser.error(f"argument --models: {err}")
+    from probapprox.models import MODELS
+
+    unknown = [m for m in args.models or () if m not in MODELS]
+    if unknown:
+        parser.error(
+            f"argument --models: unknown bundled model(s) {', '.join(map(repr, unknown))}. "
+            f"Valid names: {', '.join(sorted(MODELS))}."
+        )
+    run(args.out, quick=args.quick, models=args.models, workers=args.workers)
     return 0
 
 
@@ -160,13 +165,13 @@ def _cmd_fit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as err:
         parser.error(f"argument --guide: {err}")
     try:
-        out = _check_out(args.out)
-    except ValueError as err:
-        parser.error(f"argument --out: {err}")
-    try:
         name, model, margs, mkwargs = resolve_model(args.model)
     except ValueError as err:
         parser.error(f"argument model: {err}")
+    try:
+        out = _check_out(args.out)
+    except ValueError as err:
+        parser.error(f"argument --out: {err}")
     guide = pa.guides.make_guide(args.guide, model)
     result = pa.fit(
         model,
@@ -194,8 +199,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="fit the bundled models; tables, ArviZ files and plots")
     d.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    d.add_argument("--quick", action="store_true", help="fewer models and steps (about a minute)")
+    d.add_argument(
+        "--quick", action="store_true", help="fewer models (under 90 s on a quiet machine)"
+    )
     d.add_argument("--models", nargs="+", help="only these bundled models (no other sections)")
+    d.add_argument(
+        "--workers", type=_int_at_least(1), help="processes fitting models at once (default: CPUs)"
+    )
     d.set_defaults(func=_cmd_demo, parser=d)
     f = sub.add_parser("fit", help="fit one model: probapprox fit MODULE:NAME --guide NAME")
     f.add_argument("model", help=f"MODULE:NAME, e.g. {_BUNDLED}:eight_schools or mymodels:model")

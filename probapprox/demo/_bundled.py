@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import time
 import warnings
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -160,22 +162,85 @@ def format_table(rows: list[Row], *, explain: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _init_worker() -> None:
+    """Entry point of a worker process: 64-bit floats, as in the parent (``probapprox.cli``)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _fit_model(
+    out: Path, name: str, guides: tuple[str, ...], num_steps: int, num_draws: int
+) -> list[Row]:
+    """Fit ``guides`` to the bundled model ``name``; write the ``.nc`` files and the plot."""
+    import probapprox as pa
+    from probapprox.diagnostics import plot_fits
+    from probapprox.models import get_model
+
+    bm = get_model(name)
+    log_z = bm.reference.log_Z if bm.reference is not None else None
+    trees, rows = {}, []
+    for guide_name in guides:
+        guide = pa.guides.make_guide(guide_name, bm.model)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = pa.fit(
+                bm.model, guide, *bm.args, num_steps=num_steps, seed=0, progress=False,
+                **bm.kwargs,
+            )  # fmt: skip
+            # the export reuses the diagnostics draw count, so its sampler is already compiled
+            diag = result.diagnostics(num_draws, seed=1, warn=False)
+            tree = result.to_arviz(num_draws, seed=2)
+        seconds = time.perf_counter() - t0
+        fit_warnings = [
+            _warning_note(w, num_steps)
+            for w in caught
+            if issubclass(w.category, (pa.ConvergenceWarning, pa.NonFiniteWarning))
+        ]
+        tree.to_netcdf(out / f"{name}__{guide_name}.nc")
+        trees[guide_name] = tree
+        note = _note(diag.pareto_k, log_z, diag.elbo, fit_warnings)
+        rows.append(
+            Row(
+                name, guide_name, num_steps, diag.elbo, diag.elbo_se, log_z, diag.pareto_k,
+                diag.ess, seconds, note,
+            )
+        )  # fmt: skip
+        print(
+            f"  {name:<20} {guide_name:<30} ELBO {diag.elbo:10.4f}  k̂ {diag.pareto_k:5.2f}"
+            f"  {seconds:5.1f}s",
+            flush=True,
+        )
+    title = f"{name}: {bm.description}"[:120]
+    plot_fits(trees, out / f"{name}.png", title=title, reference=_marginals(bm.reference))
+    return rows
+
+
 def run_bundled(
-    out: str | os.PathLike, *, quick: bool = False, models: list[str] | None = None
+    out: str | os.PathLike,
+    *,
+    quick: bool = False,
+    models: list[str] | None = None,
+    workers: int | None = None,
 ) -> list[Row]:
     """Fit the plan's models and guides, write their files to ``out``; returns the rows.
+
+    Most of a fit's time is XLA compilation, which runs on one core, so the models are fitted
+    by ``workers`` processes at once (one model, all its guides, per task); the rows come back
+    in the plan's order.
 
     Args:
         out: Output folder (created if missing).
         quick: Use :data:`QUICK_PLAN` and shorter fits instead of :data:`DEMO_PLAN`.
         models: Only these bundled models (names of :data:`probapprox.models.MODELS`).
+        workers: Processes fitting models at once (default: the CPUs this process may use,
+            at most one per model); ``1`` fits in this process.
 
     Raises:
         ValueError: If a name in ``models`` is not a bundled model (lists the valid names).
 
     """
-    import probapprox as pa
-    from probapprox.diagnostics import plot_fits
     from probapprox.models import get_model
 
     plan = dict(QUICK_PLAN if quick else DEMO_PLAN)
@@ -183,51 +248,20 @@ def run_bundled(
         plan = {m: plan.get(m, DEMO_PLAN.get(m, (FR,))) for m in models}
     for name in plan:
         get_model(name)  # fail early with the list of valid names
-    # the export reuses the diagnostics draw count, so its sampler is already compiled
     num_steps, num_draws = (QUICK_STEPS, QUICK_DRAWS) if quick else (FULL_STEPS, FULL_DRAWS)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[Row] = []
-    for name, guides in plan.items():
-        bm = get_model(name)
-        trees = {}
-        for guide_name in guides:
-            guide = pa.guides.make_guide(guide_name, bm.model)
-            t0 = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = pa.fit(
-                    bm.model, guide, *bm.args, num_steps=num_steps, seed=0, progress=False,
-                    **bm.kwargs,
-                )  # fmt: skip
-                diag = result.diagnostics(num_draws, seed=1, warn=False)
-                tree = result.to_arviz(num_draws, seed=2)
-            seconds = time.perf_counter() - t0
-            fit_warnings = [
-                _warning_note(w, num_steps)
-                for w in caught
-                if issubclass(w.category, (pa.ConvergenceWarning, pa.NonFiniteWarning))
-            ]
-            tree.to_netcdf(out / f"{name}__{guide_name}.nc")
-            trees[guide_name] = tree
-            log_z = bm.reference.log_Z if bm.reference is not None else None
-            note = _note(diag.pareto_k, log_z, diag.elbo, fit_warnings)
-            row = Row(
-                name, guide_name, num_steps, diag.elbo, diag.elbo_se, log_z, diag.pareto_k,
-                diag.ess, seconds, note,
-            )  # fmt: skip
-            rows.append(row)
-            print(
-                f"  {name:<20} {guide_name:<30} ELBO {diag.elbo:10.4f}  k̂ {diag.pareto_k:5.2f}"
-                f"  {seconds:5.1f}s",
-                flush=True,
-            )
-        plot_fits(
-            trees,
-            out / f"{name}.png",
-            title=f"{name}: {bm.description}"[:120],
-            reference=_marginals(bm.reference),
-        )
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    workers = max(1, min(workers, len(plan)))
+    jobs = [(out, name, guides, num_steps, num_draws) for name, guides in plan.items()]
+    if workers == 1:
+        per_model = [_fit_model(*job) for job in jobs]
+    else:  # spawn: a forked JAX runtime is not safe
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+            per_model = list(pool.map(_fit_model, *zip(*jobs, strict=True)))
+    rows = [row for model_rows in per_model for row in model_rows]
     (out / "summary.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     (out / "summary.md").write_text(format_table(rows) + "\n")
     return rows
