@@ -102,7 +102,8 @@ def safe_cholesky(cov: jax.Array) -> jax.Array:
     scale = jnp.mean(jnp.diagonal(cov, axis1=-2, axis2=-1), axis=-1)[..., None, None]
     jitter = jnp.sqrt(jnp.finfo(cov.dtype).eps) * jnp.maximum(scale, jnp.finfo(cov.dtype).tiny)
     eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
-    return jnp.where(bad, jnp.linalg.cholesky(cov + jitter * eye), chol)
+    fixed = jnp.linalg.cholesky(cov + jitter * eye)
+    return jnp.where(bad, jnp.where(scale > 0, fixed, 0.0), chol)  # PSD, zero diagonal: C = 0
 
 
 @partial(jax.jit, static_argnames=("num_samples",))
