@@ -103,6 +103,12 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], header: di
         raise
 
 
+def _as_npz(data: Any, path: Path, what: str) -> Any:
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise NotAProbapproxFile(f"{str(path)!r} is a single .npy array, not {what}.")
+    return data
+
+
 def read_npz(path: str | os.PathLike, fmt: str, what: str) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a file written by :func:`write_npz` whose header has ``format == fmt``.
 
@@ -129,10 +135,7 @@ def read_npz(path: str | os.PathLike, fmt: str, what: str) -> tuple[dict, dict[s
     if size == 0:
         raise NotAProbapproxFile(f"{str(path)!r} is empty (0 bytes), not {what}.")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise NotAProbapproxFile(f"{str(path)!r} is a single .npy array, not {what}.")
-        with data:
+        with open(path, "rb") as fh, _as_npz(np.load(fh, allow_pickle=False), path, what) as data:
             if "header" not in data.files:
                 raise NotAProbapproxFile(
                     f"{str(path)!r} is a .npz archive without a probapprox header (arrays "

@@ -14,7 +14,8 @@ def safe_cholesky(cov: jax.Array) -> jax.Array:
     The input is symmetrised, :math:`\tfrac12(\Sigma + \Sigma^\top)`. Where the plain factor
     is not finite (a singular or rank-deficient Σ), the factor of
     :math:`\Sigma + \sqrt{\varepsilon}\,\overline{\operatorname{diag}\Sigma}\, I` is used
-    instead (ε of the dtype), so that :math:`LL^\top` differs from Σ by at most that jitter.
+    instead (ε of the dtype), so that :math:`LL^\top` differs from Σ by at most that jitter;
+    a Σ with zero diagonal (Σ = 0 for a PSD input) gets :math:`L = 0`.
 
     Args:
         cov: ``(..., n, n)`` symmetric positive semi-definite matrices.
@@ -35,4 +36,5 @@ def safe_cholesky(cov: jax.Array) -> jax.Array:
     scale = jnp.mean(jnp.diagonal(cov, axis1=-2, axis2=-1), axis=-1)[..., None, None]
     jitter = jnp.sqrt(jnp.finfo(cov.dtype).eps) * jnp.maximum(scale, jnp.finfo(cov.dtype).tiny)
     eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
-    return jnp.where(bad, jnp.linalg.cholesky(cov + jitter * eye), chol)
+    fixed = jnp.linalg.cholesky(cov + jitter * eye)
+    return jnp.where(bad, jnp.where(scale > 0, fixed, 0.0), chol)  # PSD, zero diagonal: L = 0

@@ -18,9 +18,9 @@ from probapprox.guides import (
 from tests.bad_inputs.conftest import (
     YB,
     YC,
-    Y,
     Case,
     X,
+    Y,
     bern,
     cat,
     check,
