@@ -31,8 +31,13 @@ QUICK_CONFIGS = [("last_layer", "kron", "marglik")]
 # 500-row split here): these configurations for ours, the first one for laplace-torch.
 KL_CONFIGS = (("last_layer", "kron", "marglik"), ("all", "kron", "marglik"))
 KL_CONFIGS += (("all", "diag", "marglik"),)
-METHODS = ("mean_field", "probit", "laplace_bridge", "mc", "nn")
-CLOSED = ("mean_field", "probit", "laplace_bridge", "mc")
+METHODS = ("sigma_points", "mean_field", "probit", "laplace_bridge", "mc", "nn")
+CLOSED = ("sigma_points", "mean_field", "probit", "laplace_bridge", "mc")
+# our laplace_bridge rows use correction="zero_sum", the one laplace-torch's "bridge" computes
+BRIDGE_OPTS = {"correction": "zero_sum"}
+# the README's recommended last-layer one-liner and laplace-torch's default (for the Pareto check)
+RECOMMENDED = (("last_layer", "kron", "marglik"), "sigma_points")
+PEER_DEFAULT = (("last_layer", "kron", "marglik"), "glm/probit")
 DETERMINISTIC = ("mean_field", "laplace_bridge")  # with a laplace-torch counterpart
 STOCHASTIC = ("mc", "nn")
 # our predictive -> laplace-torch (pred_type/link_approx) computing the same quantity

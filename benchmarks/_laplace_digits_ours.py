@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _laplace_digits_common import (
+    BRIDGE_OPTS,
     CLOSED,
     DETERMINISTIC,
     FEAT,
@@ -55,6 +56,7 @@ def nn_predict(lap, x, mc, seed=NN_KEY):
 
 def closed_predict(mean, cov, method, mc, seed=MC_KEY):
     opts = {"key": jax.random.PRNGKey(seed), "num_samples": mc} if method == "mc" else {}
+    opts = BRIDGE_OPTS if method == "laplace_bridge" else opts
     return np.asarray(plg.predictive(mean, cov, method, **opts))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import _laplace_digits_targets
-from _laplace_digits_common import PEER_OF, row_key
+from _laplace_digits_common import PEER_DEFAULT, PEER_OF, RECOMMENDED, row_key
 
 
 def _f(x, nd=3):
@@ -123,13 +123,13 @@ def markdown(res):
     lines += ["", "## KL(MC reference ‖ predictive), mean over test points (test / rotated)", ""]
     lines += [
         "| library | subset | structure | prior | mean_field / probit(lt) | probit (normCDF) | "
-        "laplace_bridge / bridge(lt) | bridge_norm (lt) | mc 1000 |",
-        "|---" * 9 + "|",
+        "laplace_bridge / bridge(lt) | bridge_norm (lt) | mc 1000 | sigma_points |",
+        "|---" * 10 + "|",
     ]
     for lib, rows in (("ours", res["ours"]), ("laplace-torch", res["laplace_torch"])):
-        names = ("glm/probit", None, "glm/bridge", "glm/bridge_norm", "glm/mc")
+        names = ("glm/probit", None, "glm/bridge", "glm/bridge_norm", "glm/mc", None)
         if lib == "ours":
-            names = ("mean_field", "probit", "laplace_bridge", None, "mc")
+            names = ("mean_field", "probit", "laplace_bridge", None, "mc", "sigma_points")
         for r in (r for r in rows if r["kl"]):
             cells = [
                 f"{r['kl']['test'][n]:.2e} / {r['kl'].get('shift', {}).get(n, float('nan')):.2e}"
@@ -183,6 +183,7 @@ def markdown(res):
         lines += [f"- {k}: {v} / {nconf if k == 'fit faster' else n}" for k, v in ok.items()]
     else:
         lines.append("- laplace-torch not run.")
+    lines += ["", *pareto_lines(res)]
     noise = _laplace_digits_targets.markdown(res)
     lines += ["", *noise] if noise else []
     tr, pm = res["train"], res.get("peer_meta") or {}
@@ -205,4 +206,46 @@ def markdown(res):
             "(same weights, data, our δ, draws and seeds), reused by --reuse-peer; "
             "'before peer' is that run's load."
         )
+    return lines
+
+
+def pareto_lines(res):
+    """Does the recommended one-liner Pareto-dominate laplace-torch's default (test, rotated NLL)?
+
+    Dominate: both NLLs ≤ and at least one <. Also lists every laplace-torch last-layer row
+    that dominates the recommended one.
+    """
+    ours = next((r for r in res["ours"] if row_key(r) == RECOMMENDED[0]), None)
+    peer = {row_key(t): t for t in res["laplace_torch"]}
+    if ours is None or RECOMMENDED[1] not in ours["predictives"] or not peer:
+        return ["Pareto check: not run (needs the recommended row and laplace-torch)."]
+
+    def nlls(v):
+        return v["test"]["nll"], v["shift"]["nll"]
+
+    def dominates(a, b):
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    rec = nlls(ours["predictives"][RECOMMENDED[1]])
+    t_default = peer.get(PEER_DEFAULT[0])
+    lines = ["## Pareto check on (test NLL, rotated NLL)", ""]
+    name = "/".join(RECOMMENDED[0]) + " " + RECOMMENDED[1]
+    lines.append(f"- recommended (ours {name}): {rec[0]:.4f}, {rec[1]:.4f}")
+    if t_default:
+        d = nlls(t_default["predictives"][PEER_DEFAULT[1]])
+        lines.append(
+            f"- laplace-torch default ({'/'.join(PEER_DEFAULT[0])} {PEER_DEFAULT[1]}): "
+            f"{d[0]:.4f}, {d[1]:.4f}; dominated by the recommended: {dominates(rec, d)}"
+        )
+    beaters = [
+        f"{'/'.join(k)} {m}"
+        for k, t in peer.items()
+        if k[0] == "last_layer"
+        for m, v in t["predictives"].items()
+        if dominates(nlls(v), rec)
+    ]
+    lines.append(
+        "- laplace-torch last-layer rows that dominate the recommended: "
+        + (", ".join(beaters) if beaters else "none")
+    )
     return lines

@@ -56,10 +56,37 @@ __all__ = [
 ]
 
 _METRICS = ("accuracy", "nll", "ece", "brier", "mean_max_prob")
-# plog.predictive(method="probit") is the normCDF *link* predictive, made for networks
-# trained with that link; on softmax logits it is a model mismatch (laplace-torch's "probit"
-# is our "mean_field").
-_NOTES = {"probit": "normCDF link; the net is softmax-trained"}
+SOFTMAX_METHODS = ("sigma_points", "mean_field", "mc")
+# One line per kind of row, printed under the table: what the row computes.
+_PREDICTIVES = {
+    "softmax": "softmax of the MAP logits",
+    "sigma_points": "E[softmax(z)] over the Laplace logit Gaussian by a deterministic "
+    "512-point cubature (as accurate as 1000 Monte Carlo draws; the recommended predictive)",
+    "mean_field": "softmax(mu / sqrt(1 + pi/8 var)), a closed-form approximation of "
+    "E[softmax(z)] (laplace-torch's link_approx='probit')",
+    "mc": "E[softmax(z)] by 1000 Monte Carlo draws of the logit Gaussian",
+    "laplace_bridge": "mean of the Laplace-bridge Dirichlet of the logit Gaussian",
+    "normcdf": "normCDF-link probabilities Phi(z_c) / sum_k Phi(z_k) of the MAP logits "
+    "(network trained with that likelihood)",
+    "probit": "E[Phi(z_c)] / sum_k E[Phi(z_k)] = normalised Phi(mu / sqrt(1 + var)), exact "
+    "for the normCDF link (network trained with that likelihood)",
+}
+_METHODS_NOTE = {
+    "MAP": "the point estimate, no posterior",
+    "MAP + temperature": "MAP logits divided by one temperature T fitted on the validation NLL",
+}
+
+
+def describe(method: str, predictive: str) -> str:
+    """One line saying what a table row computes."""
+    net = " of the normCDF-trained net" if method.endswith(" (normCDF net)") else ""
+    name = method.removesuffix(" (normCDF net)")
+    base = _METHODS_NOTE.get(name, f"{name} Laplace{net} (marglik prior precision), "
+                             "linearised logit Gaussian z")  # fmt: skip
+    what = _PREDICTIVES.get(predictive, predictive)
+    if name == "MAP + temperature":
+        what = "softmax(z / T)"
+    return f"{method} / {predictive}: {base}; {what}."
 
 
 @dataclass
@@ -88,6 +115,7 @@ def train_map(
     learning_rate: float = 3e-3,
     seed: int = 0,
     activation: Callable | None = None,
+    likelihood: str = "softmax",
 ) -> tuple[Any, list[dict]]:
     r"""MAP of a ``D-H-H-C`` :class:`~probapprox.laplace.MLP` by full-batch Adam.
 
@@ -104,6 +132,9 @@ def train_map(
         learning_rate: Peak Adam learning rate.
         seed: Seed of the Glorot initialisation.
         activation: Hidden activation (default ``jnp.tanh``).
+        likelihood: ``"softmax"`` (categorical on softmax of the logits) or ``"normcdf"``
+            (:class:`probapprox.logits.NormCDFCategorical`, p_c ∝ Φ(z_c); its Laplace
+            predictive is ``predictive(method="probit")``).
 
     Returns:
         ``(net, params)``: the ``MLP`` (an ``apply_fn`` for ``fit_laplace``) and its MAP.
@@ -123,8 +154,15 @@ def train_map(
     schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
     opt = optax.chain(optax.add_decayed_weights(prior_precision / X.shape[0]), optax.adam(schedule))
 
+    if likelihood not in ("softmax", "normcdf"):
+        raise ValueError(f"{owner}(likelihood={likelihood!r}) must be 'softmax' or 'normcdf'.")
+
     def loss(p: list[dict]) -> jax.Array:
-        return optax.softmax_cross_entropy_with_integer_labels(net(p, X), y).mean()
+        z = net(p, X)
+        if likelihood == "normcdf":
+            log_p = plog.NormCDFCategorical(z).log_probs
+            return -jnp.mean(jnp.take_along_axis(log_p, y[:, None], axis=-1))
+        return optax.softmax_cross_entropy_with_integer_labels(z, y).mean()
 
     @jax.jit
     def run(p: list[dict]) -> list[dict]:
@@ -158,7 +196,7 @@ def laplace_predictives(
     X: Any,
     *,
     key: Any,
-    methods: Sequence[str] = ("mean_field", "probit", "mc"),
+    methods: Sequence[str] = SOFTMAX_METHODS,
     num_samples: int = 1000,
 ) -> dict[str, Any]:
     """Predictive probabilities ``{method: (N, C)}`` from ``lap.logits(X)`` (GLM logits)."""
@@ -185,8 +223,7 @@ def metric_rows(
     for name, p in probs.items():
         plog.mean_max_prob(p, labels)  # eager: the library's finite / simplex / label checks
         values = [float(v) for v in _metrics(p, labels)]
-        extra = "; ".join(s for s in (note, _NOTES.get(name, "")) if s)
-        rows.append(LaplaceRow(method, name, split, *values, seconds=seconds, note=extra))
+        rows.append(LaplaceRow(method, name, split, *values, seconds=seconds, note=note))
     return rows
 
 
@@ -199,7 +236,8 @@ def digits_rows(
     train_seconds: float,
     val: tuple[Any, Any],
     key: Any,
-    methods: Sequence[str] = ("mean_field", "probit", "mc"),
+    methods: Sequence[str] = SOFTMAX_METHODS,
+    normcdf: tuple[Any, dict[str, tuple[Any, float]], float] | None = None,
 ) -> list[LaplaceRow]:
     """Rows for the MAP, the temperature-scaled MAP and each Laplace on every split.
 
@@ -211,7 +249,10 @@ def digits_rows(
         train_seconds: Seconds spent training the MAP.
         val: ``(X, y)`` to fit the temperature on.
         key: PRNG key of the ``mc`` predictive.
-        methods: Predictives of each Laplace.
+        methods: Predictives of each Laplace (softmax predictives: the net is softmax-trained).
+        normcdf: ``(params, {name: (Laplace, fit seconds)}, train seconds)`` of the same
+            network trained with the normCDF likelihood, or None. It adds its MAP (normCDF
+            link) and its Laplaces with the ``probit`` predictive, the one made for it.
 
     """
     t0 = time.perf_counter()
@@ -233,6 +274,19 @@ def digits_rows(
             rows += metric_rows(
                 probs, y, method=name, split=split, seconds=seconds, note=f"delta={delta}"
             )
+        if normcdf is not None:
+            n_params, n_laps, n_seconds = normcdf
+            probs = {"normcdf": plog.NormCDFCategorical(net(n_params, X)).probs}
+            rows += metric_rows(
+                probs, y, method="MAP (normCDF net)", split=split, seconds=n_seconds
+            )
+            for name, (lap, seconds) in n_laps.items():
+                delta = ", ".join(f"{d:.3g}" for d in sorted(set(map(float, lap.prior_precision))))
+                probs = laplace_predictives(lap, X, key=key, methods=("probit",))
+                rows += metric_rows(
+                    probs, y, method=f"{name} (normCDF net)", split=split, seconds=seconds,
+                    note=f"delta={delta}",
+                )  # fmt: skip
     return rows
 
 
@@ -245,6 +299,9 @@ def format_laplace_table(rows: list[LaplaceRow]) -> str:
             f"| {r.split} | {r.method} | {r.predictive} | {r.accuracy:.3f} | {r.nll:.3f} | "
             f"{r.ece:.3f} | {r.brier:.3f} | {r.mean_max_prob:.3f} | {r.seconds:.1f} | {r.note} |"
         )
+    lines += ["", "Rows (the same on every split; shift30 = test digits rotated by 30°):"]
+    seen = dict.fromkeys((r.method, r.predictive) for r in rows)
+    lines += [f"- {describe(m, p)}" for m, p in seen]
     return "\n".join(lines)
 
 
@@ -265,28 +322,43 @@ def run_laplace_demo(
 ) -> list[LaplaceRow]:
     """The ``probapprox demo`` section: MAP MLP + last-layer KFAC Laplace (marglik prior).
 
-    Full run: 64-128-128-10, 3000 steps; ``quick``: 64-32-32-10, 300 steps and only the
-    ``mean_field`` and ``mc`` predictives. Writes the tables into ``out``; returns the rows.
+    Full run: 64-128-128-10, 3000 steps, the softmax predictives ``sigma_points``,
+    ``mean_field`` and ``mc``, and the same network trained with the normCDF likelihood
+    (its last-layer KFAC Laplace with the ``probit`` predictive; the curvature is the
+    softmax GGN at its MAP, as ``fit_laplace`` has no normCDF likelihood). ``quick``:
+    64-32-32-10, 300 steps, ``sigma_points`` and ``mean_field`` only, no normCDF network.
+    Writes the tables into ``out``; returns the rows.
     """
     from probapprox.models.digits import shift_digits, split_digits  # the repo's models package
 
     hidden, steps, delta = (32, 300, 1.0) if quick else (128, 3000, 1.0)
-    methods = ("mean_field", "mc") if quick else ("mean_field", "probit", "mc")
+    methods = ("sigma_points", "mean_field") if quick else SOFTMAX_METHODS
     data = split_digits(seed)
     (X, y), (Xt, yt) = data["train"], data["test"]
-    t0 = time.perf_counter()
-    net, params = train_map(X, y, hidden=hidden, steps=steps, prior_precision=delta, seed=seed)
-    train_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    lap = pl.fit_laplace(
-        net, params, X, y, subset="last_layer", structure="kron", feature_fn=net.features,
-        prior_precision=delta,
-    ).optimize_prior_precision("marglik")  # fmt: skip
-    laps = {"last-layer KFAC": (lap, time.perf_counter() - t0)}
+
+    def fit(likelihood: str) -> tuple[Any, Any, float, dict[str, tuple[Any, float]]]:
+        t0 = time.perf_counter()
+        net, params = train_map(
+            X, y, hidden=hidden, steps=steps, prior_precision=delta, seed=seed,
+            likelihood=likelihood,
+        )  # fmt: skip
+        train_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lap = pl.fit_laplace(
+            net, params, X, y, subset="last_layer", structure="kron", feature_fn=net.features,
+            prior_precision=delta,
+        ).optimize_prior_precision("marglik")  # fmt: skip
+        return net, params, train_seconds, {"last-layer KFAC": (lap, time.perf_counter() - t0)}
+
+    net, params, train_seconds, laps = fit("softmax")
+    normcdf = None
+    if not quick:
+        _, n_params, n_seconds, n_laps = fit("normcdf")
+        normcdf = (n_params, n_laps, n_seconds)
     splits = {"test": (Xt, yt), "shift30": (shift_digits(Xt, degrees=30.0), yt)}
     rows = digits_rows(
         net, params, splits, laps, train_seconds=train_seconds, val=data["val"],
-        key=jax.random.PRNGKey(seed), methods=methods,
+        key=jax.random.PRNGKey(seed), methods=methods, normcdf=normcdf,
     )  # fmt: skip
     config = {"hidden": hidden, "steps": steps, "prior_precision": delta, "seed": seed}
     write_laplace_tables(rows, out, config=config)

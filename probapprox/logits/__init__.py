@@ -2,7 +2,7 @@
 
 >>> import jax.numpy as jnp
 >>> import probapprox as pa  # doctest: +SKIP
->>> probs = pa.logits.predictive(mu, var, method="mean_field")  # doctest: +SKIP
+>>> probs = pa.logits.predictive(mu, cov, method="sigma_points")  # doctest: +SKIP
 >>> pa.logits.ece(probs, labels), pa.logits.nll(probs, labels)  # doctest: +SKIP
 
 Pure JAX except :mod:`probapprox.logits._link_categorical` (NumPyro distributions for training

@@ -153,7 +153,9 @@ def predictive(
     Args:
         mean: logit means, shape ``(..., C)`` with C ≥ 2.
         cov_or_var: variances ``(..., C)`` or covariances ``(..., C, C)``.
-        method: one of :data:`METHODS` (default ``"mean_field"``).
+        method: ``"sigma_points"`` (recommended for E[softmax]), ``"mc"``,
+            ``"mean_field"`` (the default: closed form, cheapest), ``"laplace_bridge"``,
+            ``"probit"``, ``"sigmoid"``, ``"log"`` or ``"dirichlet"``.
         **opts: method options.
 
             - ``"sigma_points"``: ``num_points=512`` (at least 2C are used).
