@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable
@@ -123,6 +124,10 @@ class FitResult:
         """
         d = self._draws(num_samples, seed, need_model=True)
         diag = diagnose(d.log_p, d.log_q)
+        if self.info.get("auto"):
+            from probapprox.infer._auto_report import format_ladder
+
+            diag = dataclasses.replace(diag, ladder=format_ladder(self.info["auto"]))
         if warn:
             for message in diag.warnings:
                 warnings.warn(message, ApproximationWarning, stacklevel=2)
