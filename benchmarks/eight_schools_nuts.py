@@ -2,9 +2,10 @@
 
 NUTS (dense mass matrix, ``target_accept_prob`` 0.99 for the centred funnel), 4 chains x
 ``--draws`` after ``--warmup``; writes each latent site's posterior mean, sd and bulk ESS to
-``models/data/eight_schools_nuts.npz`` as ``"<name>/<site>/mean"`` (etc.) and prints R̂, ESS and
-the divergences (NumPyro's summary), so the reference can be judged (the centred posterior's neck makes NUTS
-diverge; the non-centred run is the trustworthy one, and both should agree on ``mu``, ``tau``).
+``models/data/eight_schools_nuts.npz`` as ``"<name>/<site>/mean"`` (etc.) and prints R̂, ESS
+and the divergences (NumPyro's summary), so the reference can be judged (the centred
+posterior's neck makes NUTS diverge; the non-centred run is the trustworthy one, and both
+should agree on ``mu`` and ``tau``).
 
 Run: ``.venv/bin/python benchmarks/eight_schools_nuts.py [--draws 4000] [--warmup 1500]``.
 """
