@@ -20,8 +20,8 @@ import numpy as np
 from _laplace_digits_common import FEAT, NET, kl, train_map
 
 import probapprox.laplace as pl
-from models.digits import shift_digits, split_digits
 from probapprox import logits as plg
+from probapprox.models.digits import shift_digits, split_digits
 
 CONFIGS = (
     ("last_layer", "kron"),

@@ -44,6 +44,7 @@ class Diagnostics:
         elbo_se: its Monte Carlo standard error.
         khat_threshold: sample-size-dependent reliability threshold ``min(1 − 1/log10 S, 0.7)``.
         warnings: plain-language warnings.
+        ladder: for ``pa.fit(model, "auto")``, the ladder of families tried (a table).
 
     """
 
@@ -54,6 +55,7 @@ class Diagnostics:
     elbo_se: float
     khat_threshold: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    ladder: str = ""
 
     def __str__(self) -> str:
         lines = [
@@ -61,7 +63,8 @@ class Diagnostics:
             f"PSIS k̂ {self.pareto_k:.3f} (reliable below {self.khat_threshold:.2f}), "
             f"importance ESS {self.ess:.0f}",
         ]
-        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines + ([self.ladder] if self.ladder else []))
 
 
 MIN_DRAWS = 100  # the k̂ threshold min(1 − 1/log10 S, 0.7) is 0.5 at S = 100, < 0 below 10

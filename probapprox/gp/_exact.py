@@ -37,6 +37,7 @@ References:
     Opper & Archambeau (2009), "The variational Gaussian approximation revisited", Neural
     Computation 21(3); Khan & Lin (2017), "Conjugate-computation variational inference",
     AISTATS; Rasmussen & Williams (2006), *Gaussian Processes for Machine Learning*, §3.4.
+
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _models(hyper: dict[str, Any], kernel_cls: type, lik: Any) -> tuple[Any, Any
 
 @partial(jax.jit, static_argnames="kernel_cls")
 def _evaluate(hyper, kernel_cls, lik, X, y, mu, nugget, lam, eta):  # noqa: ANN001, ANN202
-    """q at the sites, and the CVI target sites (β = 1)."""
+    """Q at the sites, and the CVI target sites (β = 1)."""
     kernel, lik = _models(hyper, kernel_cls, lik)
     q = _q(kernel, lik, X, y, mu, nugget, lam, eta)
     g_m, g_v = jax.grad(lambda m, v: jnp.sum(lik.expected_log_prob(y, m, v)), (0, 1))(

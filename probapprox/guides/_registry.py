@@ -13,7 +13,7 @@ from typing import Any
 
 from numpyro.infer import autoguide
 
-__all__ = ["GUIDES", "register_guide", "make_guide", "guide_config", "guide_class"]
+__all__ = ["AUTO", "GUIDES", "register_guide", "make_guide", "guide_config", "guide_class"]
 
 # Attributes of NumPyro's autoguides that fully describe their constructor
 # arguments for the purpose of sampling from fitted parameters.
@@ -26,6 +26,7 @@ _NUMPYRO_CONFIG_ATTRS: dict[str, tuple[str, ...]] = {
     "AutoDelta": ("prefix",),
 }
 
+AUTO = "auto"  # the guide name that makes probapprox.fit choose the family (infer/_auto.py)
 GUIDES: dict[str, type] = {name: getattr(autoguide, name) for name in _NUMPYRO_CONFIG_ATTRS}
 """Guide name -> class: NumPyro's autoguides and probapprox's (see :func:`register_guide`)."""
 
@@ -44,11 +45,18 @@ def register_guide(cls: type) -> type:
 
 def guide_class(name: str) -> type:
     """Look up a registered guide class by name, with an error listing valid names."""
+    if name == AUTO:
+        raise ValueError(
+            "'auto' is not a guide class: it asks probapprox.fit(model, 'auto', ...) to choose "
+            "and certify the family itself; pass it to fit, not to make_guide."
+        )
     try:
         return GUIDES[name]
     except KeyError:
         valid = ", ".join(sorted(GUIDES))
-        raise ValueError(f"Unknown guide {name!r}. Valid guide names: {valid}.") from None
+        raise ValueError(
+            f"Unknown guide {name!r}. Valid guide names: {valid}, or {AUTO!r} in probapprox.fit."
+        ) from None
 
 
 def make_guide(name: str, model: Callable, **config: Any) -> Any:

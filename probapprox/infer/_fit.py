@@ -77,8 +77,11 @@ def fit(
 
     Args:
         model: a NumPyro model.
-        guide: a NumPyro guide for it (e.g. an ``AutoGuide``), or a registered guide name
-            such as ``"AutoMultivariateNormal"``.
+        guide: a NumPyro guide for it (e.g. an ``AutoGuide``), a registered guide name
+            such as ``"AutoMultivariateNormal"``, or ``"auto"``: climb a ladder of families
+            (Laplace, Gaussian, mixture, flow) and return the best certified one (see
+            :mod:`probapprox.infer._auto`; model keywords ``max_rung``, ``time_budget`` and
+            ``num_draws`` cap and tune it; ``result.info["auto"]`` holds the ladder).
         *args: positional arguments of the model (and guide).
         num_steps: number of optimisation steps (the cap, with ``early_stop``).
         seed: integer seed; the same seed gives the same fit.
@@ -115,6 +118,16 @@ def fit(
             the model or guide site and the parameters).
 
     """
+    if isinstance(guide, str) and guide == "auto":  # the family ladder: see infer/_auto.py
+        from probapprox.infer._auto import fit_auto
+
+        opts = {"num_steps": num_steps, "progress": progress, "skip_nonfinite": skip_nonfinite,
+                "checkpoint_every": checkpoint_every, "resume": resume, "chunk_size": chunk_size,
+                "warm_start": warm_start, "early_stop": early_stop}  # fmt: skip
+        unused = {"optimizer": optimizer, "loss": loss, "init_params": init_params,
+                  "callback": callback}  # fmt: skip
+        return fit_auto(fit, model, args, kwargs, seed=seed, dense_max=dense_max,
+                        checkpoint=checkpoint, options=opts, ignored=unused)  # fmt: skip
     checkpoint = validate_fit_inputs(**locals())  # every argument, before any compilation
     # subsampled plates: the warm start searches the full-data model (see infer._subsample)
     searched, warm_start, sub_info = search_model(model, args, kwargs, warm_start=warm_start)

@@ -137,6 +137,10 @@ class FitResult:
         diag = diagnose(d.log_p, d.log_q)
         if note:
             diag = replace(diag, warnings=(*diag.warnings, note))
+        if self.info.get("auto"):
+            from probapprox.infer._auto_report import format_ladder
+
+            diag = replace(diag, ladder=format_ladder(self.info["auto"]))
         if warn:
             for message in diag.warnings:
                 warnings.warn(message, ApproximationWarning, stacklevel=2)

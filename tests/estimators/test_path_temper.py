@@ -74,7 +74,7 @@ SLOW = pytest.mark.slow
 
 
 def _fit_elbo(name, anneal, steps, seed=0):
-    from models import get_model
+    from probapprox.models import get_model
 
     bm = get_model(name)
     g = AutoNormalizingFlow(bm.model)
@@ -97,7 +97,7 @@ def test_annealing_reaches_the_same_elbo(name):
 
 @SLOW
 def test_annealing_keeps_both_lobes_of_u1():
-    from models import get_model
+    from probapprox.models import get_model
 
     bm = get_model("rezende_u1")
     steps = 4000

@@ -245,8 +245,8 @@ def test_ggn_needs_an_observed_site_that_uses_the_logits():
 def test_map_is_the_newton_map_after_few_first_order_steps(name):
     """20 Adam steps stop far from the mode; post_fit's Newton search reaches it."""
     import probapprox as pa
-    from models import get_model
-    from models.ill_conditioned import CASES
+    from probapprox.models import get_model
+    from probapprox.models.ill_conditioned import CASES
 
     bm = CASES[name] if name in CASES else get_model(name)
     guide = AutoLaplace(bm.model)

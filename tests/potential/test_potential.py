@@ -9,8 +9,8 @@ import pytest
 from jax.scipy.special import logsumexp
 
 import probapprox.potential as pp
-from models import get_model
 from probapprox.linalg import eigenvalue_floor, floor_eigenvalues
+from probapprox.models import get_model
 
 RNG = np.random.default_rng(0)
 A = RNG.standard_normal((4, 4))

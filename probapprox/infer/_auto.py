@@ -1,0 +1,226 @@
+r"""``pa.fit(model, "auto")``: climb a ladder of families, certify, and return the best.
+
+First the posterior potential is searched for its maxima from dispersed starts
+(:mod:`probapprox.potential`). Then the rungs of :mod:`._auto_rungs` run cheapest first,
+each an ordinary :func:`probapprox.fit`, and each is judged from ``num_draws`` (default
+:math:`10^4`) draws by its ELBO :math:`\hat L \pm \mathrm{se}` and PSIS :math:`\hat k`:
+
+* **certified**: :math:`\hat k < 0.7` and no cheaper rung's ELBO beats it by more than two
+  combined standard errors (a worse ELBO means more KL, whatever :math:`\hat k` says);
+* **stop**: at a certified rung whose successor cannot be expected to help: one mode was found
+  and :math:`\hat k < 0.5` (Laplace, Gaussian), or :math:`\hat k < 0.5` for the mixture, whose
+  components already sit on every mode found. With several modes the single-Gaussian rung is
+  skipped (it cannot cover them), and without a converged mode the Laplace rung is;
+* **result**: the certified rung with the highest ELBO; if none is certified, the rung with the
+  highest ELBO and an :class:`~probapprox.ApproximationWarning` saying what was tried.
+
+``max_rung`` (1-4 or a rung name) and ``time_budget`` (seconds, checked before each rung)
+cap the ladder. The ladder goes to ``result.info["auto"]`` and ``print(result.diagnostics())``.
+
+Reference: Yao, Vehtari, Simpson, Gelman (2018), "Yes, but did it work?: Evaluating
+variational inference", ICML (PSIS :math:`\hat k` as the certificate).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from probapprox.diagnostics import ApproximationWarning
+from probapprox.infer._auto_report import format_ladder, ladder_row
+from probapprox.infer._auto_rungs import RUNGS, rung_guide
+from probapprox.infer._nonfinite import NonFiniteError
+from probapprox.infer._result import FitResult
+from probapprox.potential import (
+    ModeSearch,
+    dispersed_starts,
+    find_modes,
+    model_potential,
+    nonfinite_site,
+)
+
+__all__ = ["fit_auto", "KHAT_CERTIFIED", "KHAT_GOOD"]
+
+KHAT_CERTIFIED = 0.7
+KHAT_GOOD = 0.5
+NUM_DRAWS = 10_000
+_UNSUPPORTED = ("optimizer", "loss", "init_params", "callback")
+
+
+def _num_starts(dim: int) -> int:
+    return 64 if dim <= 10 else 16 if dim <= 50 else 8
+
+
+def _search(model: Callable, args: tuple, kwargs: dict, seed: int, dense_max: int) -> tuple:
+    mp = model_potential(model, args, kwargs)
+    starts = dispersed_starts(mp, _num_starts(mp.dim), seed)
+    values = np.asarray(jax.jit(jax.vmap(mp.potential))(jnp.asarray(starts)))
+    if not np.any(np.isfinite(values)):
+        site = nonfinite_site(mp, starts[0])
+        where = f"site {site!r}" if site else "the model"
+        raise ValueError(
+            f"pa.fit(model, 'auto'): the log density is NaN or -inf at every one of the "
+            f"{len(starts)} start points; {where} has no finite log density there (e.g. data "
+            "outside the support, or a constraint the prior does not encode). Fix the model "
+            "or its data."
+        )
+    return mp, find_modes(mp.potential, starts, dense_max=dense_max)
+
+
+def _max_rung(max_rung: int | str | None) -> int:
+    if max_rung is None:
+        return len(RUNGS)
+    if isinstance(max_rung, str) and max_rung in RUNGS:
+        return RUNGS.index(max_rung) + 1
+    if isinstance(max_rung, int) and 1 <= max_rung <= len(RUNGS):
+        return max_rung
+    raise ValueError(
+        f"pa.fit(model, 'auto', max_rung={max_rung!r}): give 1-{len(RUNGS)} or one of "
+        f"{', '.join(RUNGS)}."
+    )
+
+
+def _skip(rung: str, search: ModeSearch) -> str:
+    if rung == "laplace" and search.best is None:
+        return "skipped: no MAP search converged (no mode, or it is far from the mass)"
+    if rung == "gaussian" and len(search.modes) > 1:
+        return f"skipped: {len(search.modes)} modes; one Gaussian cannot cover them"
+    return ""
+
+
+def _stops(rung: str, khat: float, search: ModeSearch) -> bool:
+    if rung in ("laplace", "gaussian"):
+        return len(search.modes) <= 1 and khat < KHAT_GOOD
+    return rung == "mixture" and khat < KHAT_GOOD
+
+
+def _checkpoint(path: Any, rung: str) -> Any:
+    if path is None:
+        return None
+    p = Path(path)
+    return p.with_name(f"{p.stem}.{rung}{p.suffix or '.npz'}")
+
+
+def fit_auto(
+    fit: Callable,
+    model: Callable,
+    args: tuple,
+    kwargs: dict,
+    *,
+    seed: int = 0,
+    dense_max: int = 200,
+    checkpoint: Any = None,
+    options: dict[str, Any],
+    ignored: dict[str, Any],
+) -> FitResult:
+    """Run the ladder (see the module docstring); ``fit`` is :func:`probapprox.fit`.
+
+    ``kwargs`` are the model's keyword arguments plus ``max_rung``, ``time_budget`` and
+    ``num_draws``, which the ladder takes out. ``options`` go to every rung's fit.
+    """
+    kwargs = dict(kwargs)
+    top = _max_rung(kwargs.pop("max_rung", None))
+    budget = kwargs.pop("time_budget", None)
+    num_draws = int(kwargs.pop("num_draws", NUM_DRAWS))
+    if budget is not None and not budget > 0:
+        raise ValueError(f"pa.fit(model, 'auto', time_budget={budget!r}) must be > 0 seconds.")
+    bad = [k for k in _UNSUPPORTED if ignored.get(k) is not None]
+    if bad:
+        raise ValueError(
+            f"pa.fit(model, 'auto', {bad[0]}=...): the auto ladder chooses each rung's "
+            f"{bad[0]} itself; pass a guide (e.g. 'AutoMultivariateNormal') to set it."
+        )
+    t0 = time.perf_counter()
+    mp, search = _search(model, args, kwargs, seed, dense_max)
+    rows: list[dict[str, Any]] = []
+    fits: list[FitResult | None] = []
+    for i, rung in enumerate(RUNGS):
+        name = rung
+        if i >= top:
+            rows.append(ladder_row(name, "-", verdict=f"skipped: max_rung={top}"))
+            fits.append(None)
+            continue
+        if budget is not None and time.perf_counter() - t0 > budget and fits:
+            rows.append(ladder_row(name, "-", verdict=f"skipped: time_budget={budget} s spent"))
+            fits.append(None)
+            continue
+        why = _skip(rung, search)
+        if why:
+            rows.append(ladder_row(name, "-", verdict=why))
+            fits.append(None)
+            continue
+        t = time.perf_counter()
+        guide, extra = rung_guide(rung, model, search, mp.dim, dense_max=dense_max, seed=seed)
+        opts = {**options, **extra, "checkpoint": _checkpoint(checkpoint, rung)}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # judged below by its ELBO and k̂ instead
+                res = fit(model, guide, *args, seed=seed, dense_max=dense_max, **opts, **kwargs)
+                d = res.diagnostics(num_draws, seed=seed + 2, warn=False)
+        except (NonFiniteError, ValueError, FloatingPointError) as err:
+            rows.append(ladder_row(name, type(guide).__name__, seconds=time.perf_counter() - t,
+                                   verdict=f"failed: {str(err).splitlines()[0][:80]}"))  # fmt: skip
+            fits.append(None)
+            continue
+        row = ladder_row(name, type(guide).__name__, elbo=d.elbo, elbo_se=d.elbo_se,
+                         khat=d.pareto_k, seconds=time.perf_counter() - t)  # fmt: skip
+        beaten = [
+            r["family"]
+            for r in rows
+            if np.isfinite(r["elbo"])
+            and r["elbo"] - row["elbo"] > 2 * np.hypot(r["elbo_se"], row["elbo_se"])
+        ]
+        khat_ok = np.isfinite(d.pareto_k) and d.pareto_k < KHAT_CERTIFIED or d.pareto_k == -np.inf
+        row["certified"] = bool(khat_ok and not beaten and np.isfinite(d.elbo))
+        if row["certified"]:
+            row["verdict"] = "certified"
+        elif beaten:
+            row["verdict"] = f"not certified: {beaten[0]} has a higher ELBO"
+        else:
+            row["verdict"] = f"not certified: k̂ ≥ {KHAT_CERTIFIED}"
+        rows.append(row)
+        fits.append(res)
+        if row["certified"] and _stops(rung, d.pareto_k, search):
+            row["verdict"] += "; stop: the next rung cannot be expected to help"
+            for rest in RUNGS[i + 1 :]:
+                rows.append(ladder_row(rest, "-", verdict="not needed"))
+                fits.append(None)
+            break
+    return _choose(rows, fits, search, time.perf_counter() - t0)
+
+
+def _choose(rows: list, fits: list, search: ModeSearch, seconds: float) -> FitResult:
+    ran = [i for i, f in enumerate(fits) if f is not None]
+    if not ran:
+        raise RuntimeError(
+            "pa.fit(model, 'auto'): no rung could be fitted:\n" + format_ladder(rows)
+        )
+    certified = [i for i in ran if rows[i]["certified"]]
+    pool = certified or ran
+    best = max(pool, key=lambda i: rows[i]["elbo"] if np.isfinite(rows[i]["elbo"]) else -np.inf)
+    rows[best]["verdict"] += "; chosen"
+    if not certified:
+        tried = ", ".join(
+            f"{rows[i]['family']} (k̂ {rows[i]['khat']:.2f}, ELBO {rows[i]['elbo']:.2f})"
+            for i in ran
+        )
+        warnings.warn(
+            f"pa.fit(model, 'auto'): no family was certified (PSIS k̂ < {KHAT_CERTIFIED}); tried "
+            f"{tried}. Returning {rows[best]['family']}, the best by ELBO: do not trust its "
+            "tails or uncertainty; check it with MCMC or reparameterise the model.",
+            ApproximationWarning,
+            stacklevel=3,
+        )
+    result = fits[best]
+    result.info["auto"] = rows
+    result.info["auto_family"] = rows[best]["family"]
+    result.info["auto_modes"] = len(search.modes)
+    result.info["auto_seconds"] = seconds
+    return result

@@ -1,0 +1,141 @@
+"""``pa.fit(model, "auto")``: the ladder, certification, bad input and the acceptance targets."""
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+import probapprox as pa
+from probapprox.guides import make_guide
+from probapprox.infer._auto_report import format_ladder
+from probapprox.models import get_model
+
+QUADRANTS = [(1, 1), (-1, 1), (-1, -1), (1, -1)]  # the bundled models' mode order
+
+
+def _auto(bm, **kw):
+    return pa.fit(bm.model, "auto", *bm.args, progress=False, **bm.kwargs, **kw)
+
+
+def _kl(bm, result, n=20_000):
+    d = result.diagnostics(n, seed=11, warn=False)
+    return bm.reference.log_Z - d.elbo, d
+
+
+def discrete_model():
+    k = numpyro.sample("k", dist.Categorical(jnp.ones(3) / 3))
+    numpyro.sample("y", dist.Normal(k, 1.0), obs=1.0)
+
+
+def no_latent_model():
+    numpyro.sample("y", dist.Normal(0.0, 1.0), obs=1.0)
+
+
+def impossible_model():
+    m = numpyro.sample("m", dist.Normal(0.0, 1.0))
+    numpyro.factor("constraint", jnp.where(m > 1e6, 0.0, jnp.nan))
+
+
+def test_bad_input_names_the_site_or_option():
+    with pytest.raises(ValueError, match="'k' is discrete"):
+        pa.fit(discrete_model, "auto", progress=False)
+    with pytest.raises(ValueError, match="no latent sample site"):
+        pa.fit(no_latent_model, "auto", progress=False)
+    with pytest.raises(ValueError, match="site 'constraint'"):
+        pa.fit(impossible_model, "auto", progress=False)
+    bm = get_model("normal_normal")
+    with pytest.raises(ValueError, match="max_rung=7"):
+        _auto(bm, max_rung=7)
+    with pytest.raises(ValueError, match="time_budget=0"):
+        _auto(bm, time_budget=0)
+    with pytest.raises(ValueError, match="optimizer="):
+        pa.fit(bm.model, "auto", *bm.args, optimizer=object(), **bm.kwargs)
+    with pytest.raises(ValueError, match="'auto' is not a guide class"):
+        make_guide("auto", bm.model)
+
+
+def test_conjugate_stops_at_laplace_and_behaves_like_any_fit(tmp_path):
+    bm = get_model("normal_normal")
+    r = _auto(bm)
+    ladder = r.info["auto"]
+    assert [row["family"] for row in ladder] == ["laplace", "gaussian", "mixture", "flow"]
+    assert r.info["auto_family"] == "laplace" and ladder[0]["certified"]
+    assert "stop" in ladder[0]["verdict"] and ladder[1]["verdict"] == "not needed"
+    kl, d = _kl(bm, r)
+    assert abs(kl) < 1e-3 and d.pareto_k < 0.5
+    text = str(d)
+    assert "auto ladder" in text and "laplace (AutoLaplace)" in text
+    assert format_ladder(ladder) in text
+    x = r.sample(20_000, seed=3)["mu"]
+    np.testing.assert_allclose(
+        x.mean(), bm.reference.mean["mu"], atol=4 * bm.reference.sd["mu"] / 140
+    )
+    r.save(tmp_path / "fit.npz")
+    back = pa.load(tmp_path / "fit.npz", bm.model)
+    np.testing.assert_array_equal(back.sample(100, seed=4)["mu"], r.sample(100, seed=4)["mu"])
+    assert format_ladder(back.info["auto"]) == format_ladder(ladder)  # NaN != NaN in dicts
+    assert r.to_arviz(200).posterior["mu"].shape == (1, 200)
+
+
+def test_max_rung_caps_and_an_uncertified_ladder_warns():
+    bm = get_model("four_modes")
+    with pytest.warns(pa.ApproximationWarning, match="no family was certified"):
+        r = _auto(bm, max_rung="laplace")
+    rows = r.info["auto"]
+    assert r.info["auto_modes"] == 4 and r.info["auto_family"] == "laplace"
+    assert not rows[0]["certified"] and rows[0]["khat"] > 0.7
+    assert all(row["verdict"].startswith("skipped: max_rung=1") for row in rows[1:])
+
+
+def _masses(x):
+    return np.array(
+        [np.mean((np.sign(x[:, 0]) == a) & (np.sign(x[:, 1]) == b)) for a, b in QUADRANTS]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["four_modes", "four_modes_unequal"])
+def test_four_modes(name):
+    bm = get_model(name)
+    r = _auto(bm)
+    kl, _ = _kl(bm, r)
+    assert kl <= 0.01
+    weights = np.asarray(bm.kwargs.get("weights", np.full(4, 0.25)))
+    np.testing.assert_allclose(_masses(r.sample(50_000, seed=1)["x"]), weights, atol=0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "bound"), [("rezende_u1", 0.02), ("mog10d", 0.05), ("banana", 0.05), ("funnel", 0.1)]
+)
+def test_kl_targets(name, bound):
+    bm = get_model(name)
+    r = _auto(bm)
+    kl, _ = _kl(bm, r)
+    assert kl <= bound, (kl, format_ladder(r.info["auto"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["normal_normal", "linear_regression"])
+def test_gaussian_posteriors_stop_early(name):
+    bm = get_model(name)
+    r = _auto(bm)
+    kl, _ = _kl(bm, r)
+    assert kl < 1e-3
+    assert r.info["auto_family"] in ("laplace", "gaussian")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["eight_schools", "eight_schools_centred"])
+def test_eight_schools_moments(name):
+    from probapprox.models.eight_schools import CENTRED, nuts_reference
+
+    bm = CENTRED if name == "eight_schools_centred" else get_model(name)
+    ref = nuts_reference(name)
+    assert ref is not None, "run benchmarks/eight_schools_nuts.py"
+    draws = _auto(bm).sample(20_000, seed=5)
+    for site, mean in ref.mean.items():
+        x = np.asarray(draws[site])
+        np.testing.assert_array_less(np.abs(x.mean(0) - mean), 0.1 * ref.sd[site] + 1e-12)
+        np.testing.assert_allclose(x.std(0), ref.sd[site], rtol=0.2)
