@@ -29,6 +29,7 @@ from probapprox.infer._fit_options import (
     stopping_rule,
 )
 from probapprox.infer._loop import run_loop
+from probapprox.infer._mesh import check_mesh, on_mesh, place_args, place_state
 from probapprox.infer._nonfinite import explain_nonfinite
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
@@ -63,6 +64,7 @@ def fit(
     num_starts: int = 1,
     multi_start: str = "best",
     dense_max: int = 200,
+    mesh: Any = None,
     **kwargs: Any,
 ) -> FitResult:
     """Fit ``guide`` to the posterior of ``model`` by stochastic variational inference.
@@ -120,6 +122,11 @@ def fit(
         multi_start: ``"best"`` (the run with the highest ELBO) or ``"stack"`` (a
             PSIS-weighted mixture of the runs).
         dense_max: largest latent dimension for a dense Hessian in the warm start.
+        mesh: a :class:`jax.sharding.Mesh` with a ``"data"`` axis (the model's data, and each
+            step's subsample, are split over its devices; XLA reduces the gradient inside
+            the jitted chunk) and/or a ``"starts"`` axis (the ``num_starts`` runs are spread
+            over its devices). The fit is the same as without, up to the order of
+            floating-point sums. See :mod:`probapprox.infer._mesh`.
         **kwargs: keyword arguments of the model (and guide).
 
     Returns:
@@ -133,6 +140,7 @@ def fit(
     num_steps = check_int(_OWNER, "num_steps", num_steps)
     seed = check_int(_OWNER, "seed", seed, minimum=0)
     num_starts = check_options(warm_start, num_starts, multi_start, dense_max)
+    mesh = check_mesh(mesh, num_starts)  # scale hook
     if isinstance(guide, str):
         guide = make_guide(guide, model)
     if not callable(guide):
@@ -148,6 +156,7 @@ def fit(
         chunk_size = min(chunk_size, checkpoint_every)
 
     check_continuous(model, args, kwargs)
+    args, kwargs = place_args(args, kwargs, mesh, model)  # scale hook: data over "data"
     if loss is None and callable(getattr(optimizer, "paired_loss", None)):
         loss = optimizer.paired_loss()  # e.g. FBGVI, whose update lives in its loss
     loss = default_loss(guide, num_steps) if loss is None else loss
@@ -187,6 +196,7 @@ def fit(
     if checkpoint is not None and resume and Path(checkpoint).exists():
         (carry, extra), prev = read_checkpoint(checkpoint, (carry, extra), header)
         losses.append(prev)
+    carry, extra = place_state((carry, extra), mesh, batched=starts.batched)  # scale hook
 
     def on_failure(new: Any, failed: np.ndarray) -> None:
         k = int(np.argmax(failed >= 0))
@@ -209,6 +219,7 @@ def fit(
         to_model=starts.to_model,
         batched=starts.batched,
     )
+    chunk = on_mesh(chunk, mesh)  # scale hook: subsample indices over "data"
     t0 = time.perf_counter()
     out = run_loop(
         chunk,
