@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from probapprox import (
     diagnostics,
+    distributed,
     estimators,
     gp,
     guides,
@@ -48,6 +49,7 @@ __all__ = [
     "NonFiniteWarning",
     "__version__",
     "diagnostics",
+    "distributed",
     "estimators",
     "fit",
     "gp",

@@ -18,6 +18,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from probapprox.infer._mesh import host_value
+
 __all__ = ["CheckpointMismatch", "write_checkpoint", "read_checkpoint"]
 
 _FORMAT = "probapprox-checkpoint-1"
@@ -30,7 +32,9 @@ class CheckpointMismatch(ValueError):
 def write_checkpoint(path: str | os.PathLike, carry: Any, losses: np.ndarray, header: dict) -> None:
     """Atomically write ``carry`` (any pytree of arrays) and ``losses`` to ``path``."""
     path = Path(path)
-    leaves = [np.asarray(x) for x in jax.tree.leaves(carry)]
+    leaves = [host_value(x) for x in jax.tree.leaves(carry)]  # scale hook: gather across processes
+    if jax.process_index() != 0:  # scale hook: process 0 writes
+        return
     head = dict(header, format=_FORMAT, num_leaves=len(leaves))
     arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
     tmp = path.with_name(path.name + ".tmp")

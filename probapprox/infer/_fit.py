@@ -155,8 +155,8 @@ def fit(
     if checkpoint_every is not None:
         chunk_size = min(chunk_size, checkpoint_every)
 
-    check_continuous(model, args, kwargs)
     args, kwargs = place_args(args, kwargs, mesh, model)  # scale hook: data over "data"
+    check_continuous(model, args, kwargs)
     if loss is None and callable(getattr(optimizer, "paired_loss", None)):
         loss = optimizer.paired_loss()  # e.g. FBGVI, whose update lives in its loss
     loss = default_loss(guide, num_steps) if loss is None else loss

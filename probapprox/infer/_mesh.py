@@ -37,7 +37,17 @@ from jax.sharding import PartitionSpec as P
 from numpyro import handlers
 from numpyro.primitives import Messenger
 
-__all__ = ["DATA", "STARTS", "check_mesh", "on_mesh", "place_args", "place_state", "put"]
+__all__ = [
+    "DATA",
+    "STARTS",
+    "auto_mesh",
+    "check_mesh",
+    "host_value",
+    "on_mesh",
+    "place_args",
+    "place_state",
+    "put",
+]
 
 DATA = "data"
 STARTS = "starts"
@@ -69,8 +79,15 @@ def check_mesh(mesh: Any, num_starts: int) -> Mesh | None:
             f"mesh's 'starts' axis ({mesh.shape[STARTS]} devices); use num_starts="
             f"{mesh.shape[STARTS] * max(1, num_starts // mesh.shape[STARTS])} or a smaller axis."
         )
-    # GSPMD decides the layout of intermediates ("Auto" axes; jax.make_mesh's default
-    # "Explicit" axes would make the user's model spell out the sharding of every gather)
+    return auto_mesh(mesh)
+
+
+def auto_mesh(mesh: Mesh) -> Mesh:
+    """``mesh`` with "Auto" axes: GSPMD lays out the intermediates.
+
+    ``jax.make_mesh``'s default "Explicit" axes would make the user's model spell out the
+    sharding of every gather (``x[idx]``).
+    """
     return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * mesh.devices.ndim)
 
 
@@ -110,8 +127,10 @@ def place_args(args: tuple, kwargs: dict, mesh: Mesh | None, model: Callable) ->
     num = mesh.shape.get(DATA, 1)
 
     def place(x: Any) -> Any:
-        if not isinstance(x, jax.Array | np.ndarray) or np.ndim(x) == 0 or _on_mesh(x, mesh):
+        if not isinstance(x, jax.Array | np.ndarray) or np.ndim(x) == 0:
             return x
+        if _on_mesh(x, mesh):  # placed by the caller: keep the layout, on "Auto" axes
+            return jax.device_put(x, NamedSharding(mesh, x.sharding.spec))
         axes = [a for a, n in enumerate(np.shape(x)) if n in sizes and n % num == 0]
         spec = P(*([None] * axes[0]), DATA) if axes and DATA in mesh.axis_names else P()
         return put(x, NamedSharding(mesh, spec))
@@ -160,3 +179,17 @@ def on_mesh(chunk: Callable[..., Any], mesh: Mesh | None) -> Callable[..., Any]:
             return chunk(*args)
 
     return run
+
+
+def host_value(x: Any) -> np.ndarray:
+    """The full value of ``x`` on this host (gathered when other processes hold parts).
+
+    Every process must call it for a sharded multi-process array (it is a collective).
+    """
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
