@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from probapprox import (
     diagnostics,
+    distributed,
     estimators,
     families,
     gp,
@@ -52,6 +53,7 @@ __all__ = [
     "NotAProbapproxFile",
     "__version__",
     "diagnostics",
+    "distributed",
     "estimators",
     "families",
     "fit",

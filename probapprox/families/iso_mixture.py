@@ -18,6 +18,7 @@ Reference:
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -36,7 +37,7 @@ __all__ = [
     "entropy",
 ]
 
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+_LOG_2PI = math.log(2.0 * math.pi)  # a Python float: no JAX backend at import
 
 
 class IsoMixture(NamedTuple):

@@ -39,6 +39,7 @@ Reference:
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 DIAG_FLOOR = 1e-4
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+_LOG_2PI = math.log(2.0 * math.pi)  # a Python float: no JAX backend at import
 
 
 class SICParams(NamedTuple):

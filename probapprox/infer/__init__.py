@@ -4,6 +4,7 @@ from probapprox.infer._checkpoint import CheckpointMismatch as CheckpointMismatc
 from probapprox.infer._converge import ConvergenceRule as ConvergenceRule
 from probapprox.infer._converge import ConvergenceWarning as ConvergenceWarning
 from probapprox.infer._fit import fit as fit
+from probapprox.infer._mesh import auto_mesh as auto_mesh
 from probapprox.infer._multistart import StartSummary as StartSummary
 from probapprox.infer._nonfinite import NonFiniteError as NonFiniteError
 from probapprox.infer._nonfinite import NonFiniteWarning as NonFiniteWarning
@@ -22,6 +23,7 @@ __all__ = [
     "NotAProbapproxFile",
     "Stack",
     "StartSummary",
+    "auto_mesh",
     "fit",
     "load",
 ]

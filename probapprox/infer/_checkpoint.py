@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from probapprox.infer._mesh import host_value
 from probapprox.infer._pytree_io import NotAProbapproxFile, read_npz, write_npz
 
 __all__ = [
@@ -86,7 +87,9 @@ def check_checkpoint_file(path: str | os.PathLike, *, resume: bool) -> None:
 
 def write_checkpoint(path: str | os.PathLike, carry: Any, losses: np.ndarray, header: dict) -> None:
     """Atomically write ``carry`` (any pytree of arrays) and ``losses`` to ``path``."""
-    leaves = [np.asarray(x) for x in jax.tree.leaves(carry)]
+    leaves = [host_value(x) for x in jax.tree.leaves(carry)]  # scale hook: gather across processes
+    if jax.process_index() != 0:  # scale hook: process 0 writes
+        return
     head = dict(header, **_signature(path), format=_FORMAT, num_leaves=len(leaves))
     arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
     write_npz(path, {"losses": np.asarray(losses), **arrays}, head)

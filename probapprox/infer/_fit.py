@@ -12,6 +12,7 @@ import numpy as np
 from probapprox.infer._converge import ConvergenceRule, warn_not_converged
 from probapprox.infer._finish import finish
 from probapprox.infer._loop import run_loop
+from probapprox.infer._mesh import check_mesh, place_args
 from probapprox.infer._plan import make_plan
 from probapprox.infer._result import FitResult
 from probapprox.infer._starts import prepare_starts
@@ -42,6 +43,7 @@ def fit(
     num_starts: int = 1,
     multi_start: str = "best",
     dense_max: int = 200,
+    mesh: Any = None,
     **kwargs: Any,
 ) -> FitResult:
     """Fit ``guide`` to the posterior of ``model`` by stochastic variational inference.
@@ -108,6 +110,11 @@ def fit(
         multi_start: ``"best"`` (the run with the highest ELBO) or ``"stack"`` (a
             PSIS-weighted mixture of the runs).
         dense_max: largest latent dimension for a dense Hessian in the warm start.
+        mesh: a :class:`jax.sharding.Mesh` with a ``"data"`` axis (the model's data, and each
+            step's subsample, are split over its devices; XLA reduces the gradient inside
+            the jitted chunk) and/or a ``"starts"`` axis (the ``num_starts`` runs are spread
+            over its devices). The fit is the same as without, up to the order of
+            floating-point sums. See :mod:`probapprox.infer._mesh`.
         **kwargs: keyword arguments of the model (and guide).
 
     Returns:
@@ -129,6 +136,8 @@ def fit(
         return fit_auto(fit, model, args, kwargs, seed=seed, dense_max=dense_max,
                         checkpoint=checkpoint, options=opts, ignored=unused)  # fmt: skip
     checkpoint = validate_fit_inputs(**locals())  # every argument, before any compilation
+    mesh = check_mesh(mesh, num_starts)
+    args, kwargs = place_args(args, kwargs, mesh, model)  # the data over the "data" axis
     # subsampled plates: the warm start searches the full-data model (see infer._subsample)
     searched, warm_start, sub_info = search_model(model, args, kwargs, warm_start=warm_start)
     plan = make_plan(
@@ -154,7 +163,7 @@ def fit(
         multi_start=multi_start,
         dense_max=dense_max,
     )
-    plan = dataclasses.replace(plan, search_model=searched, notes=sub_info)
+    plan = dataclasses.replace(plan, search_model=searched, notes=sub_info, mesh=mesh)
     starts = prepare_starts(plan)  # initial loop state: warm start, whitening, K starts
     out = run_loop(plan, starts)  # jitted chunks until the cap or the stopping rule
     result = finish(plan, starts, out)  # model coordinates, post_fit, best run or stack

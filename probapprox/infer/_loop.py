@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from probapprox.infer._checkpoint import read_checkpoint, write_checkpoint
 from probapprox.infer._converge import ConvergenceRule
+from probapprox.infer._mesh import on_mesh, place_state
 from probapprox.infer._nonfinite import explain_nonfinite
 from probapprox.infer._plan import FitPlan
 from probapprox.infer._starts import Starts
@@ -137,9 +138,10 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
     checkpoint, checkpoint_every = plan.checkpoint, plan.checkpoint_every
     if checkpoint is not None and plan.resume and Path(checkpoint).exists():
         (carry, extra), prev = read_checkpoint(checkpoint, (carry, extra), header)
-        starts = starts._replace(carry=carry, extra=extra)
         losses.append(prev)
-    chunk = make_chunk_fn(plan, starts.to_model)
+    carry, extra = place_state((carry, extra), plan.mesh, batched=plan.batched)
+    starts = starts._replace(carry=carry, extra=extra)
+    chunk = on_mesh(make_chunk_fn(plan, starts.to_model), plan.mesh)
     t0 = time.perf_counter()
     num_steps, chunk_size, rule = plan.num_steps, plan.chunk_size, plan.rule
     early_stop, batched, width = plan.early_stop, plan.batched, plan.num_starts

@@ -80,6 +80,7 @@ class FitPlan:
         search_model: the model the warm start searches on (the full-data model when a plate
             subsamples; ``None``: ``model``).
         notes: extra ``info`` entries (e.g. the subsampled plates).
+        mesh: the device mesh of a sharded fit (``None``: one device).
 
     """
 
@@ -113,6 +114,7 @@ class FitPlan:
     resume: bool
     search_model: Callable | None = None
     notes: dict = field(default_factory=dict)
+    mesh: Any = None
 
     @property
     def batched(self) -> bool:

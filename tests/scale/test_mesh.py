@@ -1,0 +1,59 @@
+"""``pa.fit(mesh=...)`` on 1, 2 and 4 simulated CPU devices equals the fit without a mesh."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(name: str, *args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name(name)), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def data_fits():
+    return run_script("_mesh_fits.py", "data")
+
+
+@pytest.mark.parametrize("sub", ["None", "16"])
+@pytest.mark.parametrize("devices", [1, 2, 4])
+def test_data_parallel_fit_equals_the_plain_fit(data_fits, sub, devices):
+    assert data_fits[f"{sub}-{devices}"] < 1e-10
+    assert data_fits[f"{sub}-{devices}-spec"] == "P('data',)"
+
+
+def test_starts_over_devices_equal_the_vmapped_fit():
+    out = run_script("_mesh_fits.py", "starts")
+    assert out["starts"] < 1e-10
+    assert out["starts-data"] < 1e-10
+    assert out["starts-selected"] and out["starts-data-selected"]
+    assert out["starts-spec"] == "P('starts',)"
+    assert out["starts-devices"] == 4
+
+
+def test_bad_meshes_are_named():
+    import probapprox as pa
+
+    devices = jax.devices()[:1]
+    with pytest.raises(TypeError, match="expects a jax.sharding.Mesh"):
+        pa.infer._mesh.check_mesh("data", 1)
+    with pytest.raises(ValueError, match="name an axis 'data'"):
+        pa.infer._mesh.check_mesh(jax.make_mesh((1,), ("batch",), devices=devices), 1)
+    mesh = jax.make_mesh((1,), ("starts",), devices=devices)
+    assert pa.infer._mesh.check_mesh(mesh, 3) is not None
