@@ -42,7 +42,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     FLOWJAX = None
 
-OURS = ("planar", "radial", "affine_coupling", "spline")
+OURS = ("planar", "radial", "affine_coupling", "spline", "maf", "maf_spline")
+DEFAULT = "default"  # AutoNormalizingFlow(model) with every default, and pa.fit's defaults
 NUMPYRO = ("AutoIAFNormal", "AutoBNAFNormal")
 FJX = ("fjx_maf", "fjx_spline_coupling")
 BOUND = 5.0  # spline interval half-width, ours and FlowJAX's
@@ -59,6 +60,8 @@ def adam(lr, steps):
 
 
 def make_guide(name, model, cfg):
+    if name == DEFAULT:
+        return AutoNormalizingFlow(model)
     if name in OURS:
         layers = cfg["planar_layers"] if name in ("planar", "radial") else cfg["layers"]
         return AutoNormalizingFlow(
@@ -82,7 +85,7 @@ def fit_guide(name, bm, cfg, *, loss=None, steps=None, chunk_size=None, callback
     steps = cfg["steps"] if steps is None else steps
     guide = make_guide(name, bm.model, cfg)
     kw = {}
-    if name not in OURS:  # peers: the standard estimator and our flows' optimiser
+    if name not in (*OURS, DEFAULT):  # peers: the standard estimator, our flows' optimiser
         kw = {"loss": Trace_ELBO(cfg["particles"]), "optimizer": adam(peer_lr(cfg), steps)}
     if loss is not None:
         kw["loss"] = loss
@@ -131,6 +134,9 @@ def make_flowjax(kind, dim, cfg, seed=0):
     }
     if kind == "fjx_maf":
         return masked_autoregressive_flow(key, **kw)
+    if kind == "fjx_maf_spline":
+        spline = RationalQuadraticSpline(knots=cfg["bins"], interval=BOUND)
+        return masked_autoregressive_flow(key, transformer=spline, **kw)
     spline = RationalQuadraticSpline(knots=cfg["bins"], interval=BOUND)
     return coupling_flow(key, transformer=spline if kind == "fjx_spline_coupling" else None, **kw)
 
@@ -274,6 +280,7 @@ def time_flowjax(kind, d, cfg, chunk, repeats, *, scanned=False):
 
 
 __all__ = [
+    "DEFAULT",
     "FJX",
     "FLOWJAX",
     "NUMPYRO",

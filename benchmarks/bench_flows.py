@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _flow_peers import (  # noqa: E402
+    DEFAULT,
     FJX,
     FLOWJAX,
     NUMPYRO,
@@ -74,8 +75,8 @@ from probapprox.models import get_model  # noqa: E402
 from probapprox.models.rezende import U1_LOG_Z, energy  # noqa: E402
 
 TARGETS = ("rezende_u1", "rezende_u2", "rezende_u3", "rezende_u4", "four_modes", "funnel")
-TARGETS += ("banana", "eight_schools")
-GUIDES = OURS + NUMPYRO + FJX
+TARGETS += ("banana", "eight_schools", "logistic_regression")
+GUIDES = (DEFAULT, *OURS, *NUMPYRO, *FJX)
 QUICK = {
     "targets": ["rezende_u1", "banana"],
     "guides": ["affine_coupling", FJX[0] if FLOWJAX else NUMPYRO[0]],
@@ -103,7 +104,7 @@ def fit_one(target, guide, cfg, draws):
             diag = res.diagnostics(draws, seed=cfg["seed"] + 1000, warn=False)
             if bm.reference is not None and bm.reference.mean is not None:
                 samples = res.sample(draws, seed=cfg["seed"] + 2000)
-            if target == "rezende_u1" and guide in OURS:  # exact KL with the flow's own log q
+            if target == "rezende_u1" and guide in (*OURS, DEFAULT):  # KL with the own log q
                 flow = g.get_posterior(res.params)
                 z, lq = flow.flow.sample_and_log_prob(flow.params, jax.random.PRNGKey(3), (draws,))
                 kl = np.asarray(lq + energy("u1", z)) + U1_LOG_Z
@@ -145,7 +146,12 @@ def speed(args, cfg):
                 add(d, f"ours/{est}", flow, *time_ours(flow, d, cfg, args.chunk, args.repeats, est))
             for est, s in time_maths(flow, d, cfg, args.repeats).items():
                 add(d, f"maths/{est}", flow, s)
-            kind = {"affine_coupling": "fjx_affine_coupling", "spline": FJX[1]}.get(flow)
+            kind = {
+                "affine_coupling": "fjx_affine_coupling",
+                "spline": FJX[1],
+                "maf": "fjx_maf",
+                "maf_spline": "fjx_maf_spline",
+            }.get(flow)
             for scan in ((True,) if args.quick else (False, True)) if FLOWJAX and kind else ():
                 t = time_flowjax(kind, d, cfg, args.chunk, args.repeats, scanned=scan)
                 add(d, "flowjax/" + ("scan" if scan else "loop"), flow, *t)
@@ -158,18 +164,38 @@ def fmt(x, nd=3):
     return f"{x:.{nd}f}" if abs(x) < 1e4 else f"{x:.2e}"
 
 
+def _medians(sub):
+    """One row per guide: the median of every number over its seeds (a failed seed fails it)."""
+    out = []
+    for guide in dict.fromkeys(r["guide"] for r in sub):
+        runs = [r for r in sub if r["guide"] == guide]
+        bad = [r for r in runs if "error" in r]
+        if bad:
+            out.append(bad[0])
+            continue
+        row = dict(runs[0])
+        for k, v in runs[0].items():
+            if isinstance(v, float):
+                row[k] = float(np.median([r[k] for r in runs if r.get(k) is not None]))
+        out.append(row)
+    return out
+
+
 def accuracy_tables(rows, args):
     out = []
     for target in args.targets:
         sub = [r for r in rows if r["target"] == target]
         has_kl = any("kl" in r for r in sub)
         has_mom = any("max_abs_mean_err_over_sd" in r for r in sub)
-        out.append(f"\n### {target} ({args.steps} steps, {args.particles} draws/step)\n")
+        out.append(
+            f"\n### {target} ({args.steps} steps, {args.particles} draws/step, median of "
+            f"{args.seeds} seed(s))\n"
+        )
         cols = ["guide", "KL ± se" if has_kl else "ELBO ± se (higher is better)"]
         cols += ["max\\|Δmean\\|/sd", "sd ratio"] if has_mom else []
         cols += ["k̂", "fit s", "wall s"]
         out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for r in sub:
+        for r in _medians(sub):
             if "error" in r:
                 out.append(f"| {r['guide']} | failed: {r['error']} |" + " |" * (len(cols) - 2))
                 continue
@@ -230,12 +256,16 @@ def main(args):
     rows = []
     for target in args.targets:
         for guide in args.guides:
-            rows.append(fit_one(target, guide, cfg, args.draws))
-            r = rows[-1]
-            msg = r.get("error") or f"ELBO {fmt(r['elbo'])} k̂ {r['pareto_k']:.2f}"
-            print(
-                f"  {target:<13} {guide:<20} {msg} ({r.get('wall_seconds', 0):.0f} s)", flush=True
-            )
+            for seed in range(args.seed, args.seed + args.seeds):
+                rows.append(fit_one(target, guide, cfg | {"seed": seed}, args.draws))
+                r = rows[-1] | {"seed": seed}
+                rows[-1] = r
+                msg = r.get("error") or f"ELBO {fmt(r['elbo'])} k̂ {r['pareto_k']:.2f}"
+                print(
+                    f"  {target:<13} {guide:<20} seed {seed} {msg} "
+                    f"({r.get('wall_seconds', 0):.0f} s)",
+                    flush=True,
+                )
     speed_rows = [] if args.no_speed else speed(args, cfg)
     total = time.perf_counter() - t_start
     lines = accuracy_tables(rows, args)
@@ -271,7 +301,8 @@ if __name__ == "__main__":
     p.add_argument("--bins", type=int, default=8)
     p.add_argument("--lr", type=float, default=None, help="Adam step for all (default: see doc)")
     p.add_argument("--particles", type=int, default=8, help="draws per step")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per target and guide (medians)")
     p.add_argument("--draws", type=int, default=20_000, help="draws for ELBO, k̂, moments")
     p.add_argument("--dims", type=int, nargs="+", default=[10, 50], help="speed dims")
     p.add_argument("--speed-flows", nargs="+", default=list(OURS), choices=OURS)

@@ -15,16 +15,19 @@ AutoDiagonalNormal            diag       :math:`m = z_* + C m_u,\ s = C s_u`
 AutoLowRankMultivariateNormal diag       :math:`m = z_* + C m_u,\ s = C s_u` (``cov_factor``
                                          is relative to ``scale`` and unchanged)
 AutoNormal                    diag       per site, as AutoDiagonalNormal
-AutoNormalizingFlow           diag       the final elementwise affine layer:
-(``affine_coupling``,                    :math:`\mu = z_* + C\mu_u,\ \lambda = \lambda_u +
-``spline``)                              \log C`
+AutoNormalizingFlow           dense      the final triangular affine layer
+(every flow)                             :math:`y = \mu + Lx`: :math:`\mu = z_* + C\mu_u,\
+                                         L = C L_u` (lower · lower, so the diagonal's logs
+                                         add: :math:`\lambda = \lambda_u + \log\mathrm{diag}\,C`)
 ============================  =========  ===============================================
 
 The optimiser's gradient with respect to :math:`\phi_u` is :math:`C^\top` times the gradient
 with respect to :math:`\phi_z`: a fixed preconditioner from the posterior's own curvature.
-Other guides (planar/radial flows, NumPyro's IAF/BNAF, custom guides) are not whitened;
-:func:`whitener_for` says why. A guide may instead answer for itself through its ``whitener``
-hook (:class:`~probapprox.guides.FitHooks`; ``AutoLaplace`` and ``AutoIsoGaussianMixture`` decline).
+An accepted warm start puts the flow's final layer at :math:`L_u = I`, so with its other layers
+at the identity the flow *is* the whitened Laplace Gaussian :math:`\mathcal N(z_*, CC^\top)`.
+Other guides (NumPyro's IAF/BNAF, custom guides) are not whitened; :func:`whitener_for` says
+why. A guide may instead answer for itself through its ``whitener`` hook
+(:class:`~probapprox.guides.FitHooks`; ``AutoLaplace`` and ``AutoIsoGaussianMixture`` decline).
 """
 
 from __future__ import annotations
@@ -101,23 +104,31 @@ def _auto_normal(guide: AutoNormal, flat: FlatLatent) -> Whitener:
     return Whitener("diag", to_model, init)
 
 
-def _flow(guide: AutoNormalizingFlow) -> Whitener:
-    loc_k, log_k = f"{guide.prefix}_affine_loc", f"{guide.prefix}_affine_log_scale"
+def _flow(guide: AutoNormalizingFlow, *, dense: bool) -> Whitener:
+    pre = f"{guide.prefix}_affine"
+    loc_k, log_k, tril_k = f"{pre}_loc", f"{pre}_log_scale", f"{pre}_tril"
 
     def to_model(p: Params, shift: Any, factor: Any) -> Params:
         out = dict(p)
-        out[loc_k] = shift + factor * p[loc_k]
-        out[log_k] = p[log_k] + jnp.log(factor)
+        out[loc_k] = _affine(p[loc_k], shift, factor)
+        if factor.ndim == 2:
+            lower = jnp.diag(jnp.exp(p[log_k])) + jnp.tril(p[tril_k], -1)
+            out[log_k] = p[log_k] + jnp.log(jnp.diagonal(factor))
+            out[tril_k] = jnp.tril(factor @ lower, -1)
+        else:
+            out[log_k] = p[log_k] + jnp.log(factor)
+            out[tril_k] = factor[:, None] * p[tril_k]
         return out
 
     def init(p: Params, *, unit_scale: bool) -> Params:
-        del unit_scale  # the flow keeps its own initial width, in either coordinates
         out = dict(p)
         out[loc_k] = jnp.zeros_like(p[loc_k])
-        out[log_k] = jnp.full_like(p[log_k], math.log(guide.init_scale))
+        scale = 0.0 if unit_scale else math.log(guide.init_scale)
+        out[log_k] = jnp.full_like(p[log_k], scale)
+        out[tril_k] = jnp.zeros_like(p[tril_k])
         return out
 
-    return Whitener("diag", to_model, init)
+    return Whitener("dense" if dense else "diag", to_model, init)
 
 
 def _subsampled(guide: Any) -> bool:
@@ -148,14 +159,9 @@ def whitener_for(guide: Any, flat: FlatLatent | None, *, dense_max: int) -> tupl
     if kind is AutoNormal:
         return _auto_normal(guide, flat), ""
     if isinstance(guide, AutoNormalizingFlow):
-        if guide.flow in ("affine_coupling", "spline"):
-            return _flow(guide), ""
-        return None, (
-            f"a {guide.flow} flow starts with its affine layer, so the whitening cannot be "
-            "absorbed exactly"
-        )
+        return _flow(guide, dense=flat.dim <= dense_max), ""
     return None, (
         f"{name} has no exact map from whitened to model coordinates (supported: "
         "AutoNormal, AutoDiagonalNormal, AutoMultivariateNormal, "
-        "AutoLowRankMultivariateNormal, AutoNormalizingFlow with couplings)"
+        "AutoLowRankMultivariateNormal, AutoNormalizingFlow)"
     )

@@ -54,7 +54,15 @@ SLOW = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
-    "flow", ["planar", "radial", "affine_coupling", pytest.param("spline", marks=SLOW)]
+    "flow",
+    [
+        "planar",
+        "radial",
+        "affine_coupling",
+        "maf",
+        "maf_spline",
+        pytest.param("spline", marks=SLOW),
+    ],
 )
 def test_forward_score_path_equals_stl_through_the_inverse(flow):
     """Per draw, the no-inverse surrogate gives exactly the STL gradient with stopped params."""

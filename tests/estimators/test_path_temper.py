@@ -86,13 +86,16 @@ def _fit_elbo(name, anneal, steps, seed=0):
 @SLOW
 @pytest.mark.parametrize("name", ["eight_schools", "funnel"])
 def test_annealing_reaches_the_same_elbo(name):
-    """Tempering the likelihood only leaves the β = 1 optimum reachable (joint did not)."""
+    """Tempering the likelihood only leaves the β = 1 optimum reachable (joint did not).
+
+    The annealed fit may end better than the plain one (funnel: it does); it may not end worse.
+    """
     elbos = []
     for anneal in (False, True):
         r, _ = _fit_elbo(name, anneal, 2000)
         d = r.diagnostics(20_000, warn=False)
         elbos.append(d.elbo)
-    assert abs(elbos[1] - elbos[0]) < 0.1, elbos
+    assert elbos[1] > elbos[0] - 0.1, elbos
 
 
 @SLOW
@@ -103,7 +106,7 @@ def test_annealing_keeps_both_lobes_of_u1():
     steps = 4000
     g = AutoNormalizingFlow(bm.model, init_scale=3.0, init_loc_fn=_origin)
     loss = PathELBO(16, path_warmup=steps, anneal_steps=steps // 2)
-    r = pa.fit(bm.model, g, num_steps=steps, seed=0, progress=False, loss=loss)
+    r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=0, progress=False, loss=loss)
     z = g.get_posterior(r.params).sample(jax.random.PRNGKey(1), (20_000,))
     right = float(jnp.mean(z[:, 0] > 0))
     assert abs(right - 0.5) < 0.05, right

@@ -32,7 +32,11 @@ LAYERS = {
     "affine_coupling": flows.AffineCoupling(D, (16, 16)),
     "spline": flows.SplineCoupling(D, (16,), num_bins=6, bound=3.0),
     "spline_1d": flows.SplineCoupling(1, (8,), num_bins=4, bound=3.0),
+    "maf": flows.MaskedAffine(D, (16, 16)),
+    "maf_spline": flows.MaskedSpline(D, (16,), num_bins=6, bound=3.0),
+    "maf_spline_1d": flows.MaskedSpline(1, (8,), num_bins=4, bound=3.0),
     "elementwise_affine": flows.ElementwiseAffine(D),
+    "triangular_affine": flows.TriangularAffine(D),
     "permute": flows.Permute((2, 0, 4, 1, 3)),
 }
 
@@ -97,7 +101,9 @@ def test_invertibility_constraints_hold_for_random_unconstrained_parameters(seed
         assert alpha > 0 and beta > -alpha
 
 
-@pytest.mark.parametrize("name", ["planar", "radial", "affine_coupling", "spline"])
+@pytest.mark.parametrize(
+    "name", ["planar", "radial", "affine_coupling", "spline", "maf", "maf_spline"]
+)
 def test_fresh_layers_are_near_identity(name):
     layer = LAYERS[name]
     params = layer.init(jax.random.PRNGKey(0), jnp.float64)
@@ -131,13 +137,16 @@ FLOW_CASES = [
     ("spline", "normal"),
     ("spline", "student_t"),
     ("planar", "student_t"),
+    ("maf", "normal"),
+    ("maf_spline", "normal"),
+    ("maf_spline", "student_t"),
 ]
 
 
-def _flow_and_params(name, base, seed=0, dim=3):
+def _flow_and_params(name, base, seed=0, dim=3, scale=0.3):
     flow = flows.make_flow(name, dim, 3, base=base, hidden_dims=(8,), init_df=5.0)
     k_init, k_noise = jax.random.split(jax.random.PRNGKey(seed))
-    return flow, _perturb(flow.init(k_init, jnp.float64), k_noise, 0.3)
+    return flow, _perturb(flow.init(k_init, jnp.float64), k_noise, scale)
 
 
 @pytest.mark.parametrize(("name", "base"), FLOW_CASES)
@@ -152,10 +161,10 @@ def test_forward_carried_score_equals_autodiff_of_log_prob(name, base):
     np.testing.assert_allclose(log_q2, log_q, atol=1e-10)
 
 
-@pytest.mark.parametrize(("name", "base"), FLOW_CASES[:4])
+@pytest.mark.parametrize(("name", "base"), FLOW_CASES[:4] + FLOW_CASES[6:8])
 def test_flow_density_integrates_to_one_in_2d(name, base):
-    flow, params = _flow_and_params(name, base, seed=2, dim=2)
-    grid = jnp.linspace(-12, 12, 601)
+    flow, params = _flow_and_params(name, base, seed=2, dim=2, scale=0.2)
+    grid = jnp.linspace(-16, 16, 801)
     zz = jnp.stack(jnp.meshgrid(grid, grid, indexing="ij"), -1)
     dens = jnp.exp(flow.log_prob(params, zz))
     mass = jnp.trapezoid(jnp.trapezoid(dens, grid, axis=1), grid)
@@ -176,7 +185,9 @@ def test_student_t_base_log_prob_score_and_reparameterised_df():
     assert jnp.all(jnp.isfinite(grad_df(params)["df"]))
 
 
-@pytest.mark.parametrize("name", ["planar", "radial", "affine_coupling", "spline"])
+@pytest.mark.parametrize(
+    "name", ["planar", "radial", "affine_coupling", "spline", "maf", "maf_spline"]
+)
 def test_check_grads_of_sample_and_log_prob(name):
     flow, params = _flow_and_params(name, "normal", seed=4, dim=2)
 
@@ -187,8 +198,35 @@ def test_check_grads_of_sample_and_log_prob(name):
     check_grads(objective, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
+def test_made_is_autoregressive_and_the_jacobian_lower_triangular():
+    """θ_d depends on x_{<d} only (Germain et al. 2015), for D = 1..6 and two hidden layers."""
+    for dim in range(1, 7):
+        layer = flows.MaskedSpline(dim, (7, 5), num_bins=3, bound=3.0)
+        params = _perturb(layer.init(jax.random.PRNGKey(dim), jnp.float64), jax.random.PRNGKey(9))
+        x = jax.random.normal(jax.random.PRNGKey(dim + 20), (dim,), jnp.float64)
+        dtheta = jax.jacobian(lambda t, p=params, ly=layer: ly._theta(p, t))(x)  # (D, P, D)
+        dep = np.asarray(jnp.abs(dtheta).max(axis=1) > 0)
+        assert not np.any(np.triu(dep)), dep  # no dependence on x_j, j >= d
+        if dim > 1:  # and the masks do not cut more than they must
+            assert np.all(np.tril(dep, -1)[np.tril_indices(dim, -1)]), dep
+        jac = jax.jacobian(lambda t, p=params, ly=layer: ly.forward(p, t)[0])(x)
+        np.testing.assert_allclose(np.triu(jac, 1), 0.0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["maf", "maf_spline"])
+def test_check_grads_of_the_autoregressive_transformers(name):
+    layer, params = _layer_and_params(name, 3)
+    x = _points(layer, 3, n=1, scale=1.5)[0]
+
+    def f(p, t):
+        y, ld = layer.forward(p, t)
+        return jnp.sum(jnp.sin(y)) + ld
+
+    check_grads(f, (params, x), order=2, modes=("rev", "fwd"), atol=1e-5, rtol=1e-5)
+
+
 def test_make_flow_bad_input():
-    with pytest.raises(ValueError, match="planar.*radial.*affine_coupling.*spline"):
+    with pytest.raises(ValueError, match="planar.*radial.*affine_coupling.*spline.*maf"):
         flows.make_flow("glow", 2, 2)
     with pytest.raises(ValueError, match="num_layers"):
         flows.make_flow("planar", 2, 0)

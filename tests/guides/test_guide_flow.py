@@ -15,7 +15,7 @@ from probapprox.guides import AutoNormalizingFlow
 from probapprox.models import get_model
 from probapprox.models.rezende import U1_LOG_Z, energy
 
-FLOWS = ["planar", "radial", "affine_coupling", "spline"]
+FLOWS = ["planar", "radial", "affine_coupling", "spline", "maf", "maf_spline"]
 
 
 def _u1_kl(g, r, num=20_000):
@@ -141,8 +141,8 @@ def test_numpyro_api_svi_median_quantiles_posterior():
 
 def test_bad_input_errors():
     bm = get_model("normal_normal")
-    with pytest.raises(ValueError, match="planar.*radial.*affine_coupling.*spline"):
-        AutoNormalizingFlow(bm.model, flow="maf")
+    with pytest.raises(ValueError, match="planar.*radial.*affine_coupling.*spline.*maf"):
+        AutoNormalizingFlow(bm.model, flow="iaf")
     with pytest.raises(ValueError, match="num_layers"):
         AutoNormalizingFlow(bm.model, num_layers=0)
     with pytest.raises(ValueError, match="base"):
@@ -158,13 +158,20 @@ def test_bad_input_errors():
         pa.fit(bad, g, num_steps=50, seed=0, progress=False)
 
 
-def test_save_load_and_default_estimators(tmp_path):
+@pytest.mark.parametrize("flow", ["radial", "maf", "maf_spline"])
+def test_save_load(tmp_path, flow):
     bm = get_model("normal_normal")
-    g = AutoNormalizingFlow(bm.model, flow="radial", num_layers=3)
+    g = AutoNormalizingFlow(bm.model, flow=flow, num_layers=3, hidden_dims=(8,))
     r = pa.fit(bm.model, g, *bm.args, num_steps=200, seed=0, progress=False, **bm.kwargs)
     r.save(tmp_path / "fit.npz", include_data=False)
     loaded = pa.load(tmp_path / "fit.npz", bm.model)
     np.testing.assert_allclose(loaded.sample(50, seed=3)["mu"], r.sample(50, seed=3)["mu"])
+    assert loaded.guide.get_config()["flow"] == flow
+
+
+def test_default_estimators():
+    bm = get_model("normal_normal")
+    g = AutoNormalizingFlow(bm.model, flow="radial", num_layers=3)
     loss = g.default_loss(1000)
     assert isinstance(loss, PathELBO) and loss.path_warmup == 500
     spline = AutoNormalizingFlow(bm.model, flow="spline")

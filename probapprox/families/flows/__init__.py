@@ -5,6 +5,8 @@ forward-carried score of Vaitl et al. 2024). No NumPyro here: the guide
 :class:`probapprox.guides.AutoNormalizingFlow` wraps a :class:`Flow`.
 """
 
+from probapprox.families.flows._autoregressive import MaskedAffine as MaskedAffine
+from probapprox.families.flows._autoregressive import MaskedSpline as MaskedSpline
 from probapprox.families.flows._base import NormalBase as NormalBase
 from probapprox.families.flows._base import StudentTBase as StudentTBase
 from probapprox.families.flows._bijection import Bijection as Bijection
@@ -17,6 +19,8 @@ from probapprox.families.flows._coupling import AffineCoupling as AffineCoupling
 from probapprox.families.flows._coupling import SplineCoupling as SplineCoupling
 from probapprox.families.flows._elementwise import ElementwiseAffine as ElementwiseAffine
 from probapprox.families.flows._elementwise import Permute as Permute
+from probapprox.families.flows._elementwise import TriangularAffine as TriangularAffine
+from probapprox.families.flows._elementwise import triangular_factor as triangular_factor
 from probapprox.families.flows._flow import Flow as Flow
 from probapprox.families.flows._planar import Planar as Planar
 from probapprox.families.flows._radial import Radial as Radial
@@ -26,11 +30,14 @@ __all__ = [
     "Bijection",
     "ElementwiseAffine",
     "Flow",
+    "MaskedAffine",
+    "MaskedSpline",
     "NormalBase",
     "Permute",
     "Planar",
     "Radial",
     "SplineCoupling",
     "StudentTBase",
+    "TriangularAffine",
     "make_flow",
 ]

@@ -1,27 +1,36 @@
-r"""Build a :class:`~._flow.Flow` by name: ``planar``, ``radial``, ``affine_coupling``, ``spline``.
+r"""Build a :class:`~._flow.Flow` by name.
 
-Layouts (``K = num_layers``):
+Names: ``planar``, ``radial`` (Rezende & Mohamed 2015), ``affine_coupling``, ``spline``
+(coupling layers), ``maf``, ``maf_spline`` (masked autoregressive layers, affine or
+rational-quadratic spline transformers). Layouts (``K = num_layers``):
 
-* ``planar`` / ``radial`` (Rezende & Mohamed 2015): base → elementwise affine (so the
-  paper's :math:`q_0 = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)`) → ``K`` layers.
-* ``affine_coupling`` / ``spline``: base → ``K`` × (coupling, permutation) → elementwise
-  affine, so the couplings work on standardised coordinates and the splines' interval
-  ``[-bound, bound]`` covers the bulk of the mass.
+* ``planar`` / ``radial``: base → ``K`` layers → triangular affine;
+* couplings and autoregressive layers: base → ``K`` × (layer, permutation) → triangular affine.
+
+Every flow ends with the same :class:`~._elementwise.TriangularAffine` ``affine``: its
+layers work on standardised coordinates (the splines' interval ``[-bound, bound]`` covers the
+bulk of the mass), and with the layers at the identity the flow is the Gaussian
+:math:`\mathcal N(\mu, LL^\top)`, which is where ``pa.fit``'s warm start puts it.
 """
 
 from __future__ import annotations
 
 from probapprox._checks import check_choice, check_int, check_positive
+from probapprox.families.flows._autoregressive import MaskedAffine, MaskedSpline
 from probapprox.families.flows._base import NormalBase, StudentTBase
 from probapprox.families.flows._coupling import AffineCoupling, SplineCoupling
-from probapprox.families.flows._elementwise import ElementwiseAffine, Permute, default_permutation
+from probapprox.families.flows._elementwise import (
+    Permute,
+    TriangularAffine,
+    default_permutation,
+)
 from probapprox.families.flows._flow import Flow
 from probapprox.families.flows._planar import Planar
 from probapprox.families.flows._radial import Radial
 
 __all__ = ["FLOW_NAMES", "BASE_NAMES", "make_flow"]
 
-FLOW_NAMES = ("planar", "radial", "affine_coupling", "spline")
+FLOW_NAMES = ("planar", "radial", "affine_coupling", "spline", "maf", "maf_spline")
 BASE_NAMES = ("normal", "student_t")
 
 
@@ -43,7 +52,7 @@ def make_flow(
         dim: dimension ``D``.
         num_layers: ``K >= 1``.
         base: ``"normal"`` or ``"student_t"`` (learnable per-dimension tails).
-        hidden_dims: coupling conditioner widths (default ``(max(32, 2D),) * 2``).
+        hidden_dims: coupling / MADE conditioner widths (default ``(max(32, 2D),) * 2``).
         num_bins: spline bins.
         bound: spline interval half-width (identity outside).
         init_df: initial Student-t degrees of freedom.
@@ -63,16 +72,20 @@ def make_flow(
         hidden_dims = (max(32, 2 * dim),) * 2
     hidden = tuple(check_int(owner, "hidden_dims", int(h)) for h in hidden_dims)
     base_dist = NormalBase(dim) if base == "normal" else StudentTBase(dim, init_df)
-    affine = ("affine", ElementwiseAffine(dim))
+    affine = ("affine", TriangularAffine(dim))
     if name in ("planar", "radial"):
         cls = Planar if name == "planar" else Radial
-        return Flow(base_dist, (affine, *((f"layer{k}", cls(dim)) for k in range(num_layers))))
+        return Flow(base_dist, (*((f"layer{k}", cls(dim)) for k in range(num_layers)), affine))
     layers = []
     for k in range(num_layers):
         if name == "affine_coupling":
-            coupling = AffineCoupling(dim, hidden)
+            layer = AffineCoupling(dim, hidden)
+        elif name == "spline":
+            layer = SplineCoupling(dim, hidden, num_bins=num_bins, bound=bound)
+        elif name == "maf":
+            layer = MaskedAffine(dim, hidden)
         else:
-            coupling = SplineCoupling(dim, hidden, num_bins=num_bins, bound=bound)
-        layers.append((f"layer{k}", coupling))
+            layer = MaskedSpline(dim, hidden, num_bins=num_bins, bound=bound)
+        layers.append((f"layer{k}", layer))
         layers.append((f"perm{k}", Permute(default_permutation(dim, k))))
     return Flow(base_dist, (*layers, affine))

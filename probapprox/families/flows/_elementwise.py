@@ -3,6 +3,10 @@ r"""Parameter-light layers: an elementwise affine map and a fixed permutation.
 * ``ElementwiseAffine``: :math:`y = \mu + e^{\lambda} \odot x`,
   :math:`\log|\det J| = \sum \lambda`. Over a standard base it is the paper's
   :math:`q_0 = \mathcal N(\mu, \mathrm{diag}\, e^{2\lambda})`.
+* ``TriangularAffine``: :math:`y = \mu + L x`, :math:`L = \mathrm{diag}(e^{\lambda}) +
+  \mathrm{strict\_lower}(T)`, :math:`\log|\det J| = \sum \lambda`. As every flow's last
+  layer it is a full-rank Gaussian's factor, so a flow whose other layers are the identity is
+  :math:`\mathcal N(\mu, LL^\top)` (the warm start's whitened Laplace Gaussian, in ``pa.fit``).
 * ``Permute``: :math:`y = x_{\pi}`, volume preserving; mixes coordinates between couplings.
 """
 
@@ -14,10 +18,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.linalg import solve_triangular
 
 from probapprox.families.flows._bijection import Bijection, Params
 
-__all__ = ["ElementwiseAffine", "Permute", "default_permutation"]
+__all__ = ["ElementwiseAffine", "Permute", "TriangularAffine", "default_permutation"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,37 @@ class ElementwiseAffine(Bijection):
         """``v e^{−λ}``."""
         del x, y
         return v * jnp.exp(-params["log_scale"])
+
+
+def triangular_factor(params: Params) -> jax.Array:
+    """``L = diag(exp(log_scale)) + strict_lower(tril)``."""
+    return jnp.diag(jnp.exp(params["log_scale"])) + jnp.tril(params["tril"], -1)
+
+
+@dataclass(frozen=True)
+class TriangularAffine(Bijection):
+    """``y = loc + L x`` with ``L`` lower triangular, positive diagonal."""
+
+    dim: int
+
+    def init(self, key: jax.Array, dtype: Any) -> Params:
+        """Identity: ``loc = 0``, ``log_scale = 0``, ``tril = 0``."""
+        del key
+        zeros = jnp.zeros((self.dim,), dtype)
+        return {"loc": zeros, "log_scale": zeros, "tril": jnp.zeros((self.dim, self.dim), dtype)}
+
+    def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(loc + L x, Σ λ)``."""
+        return params["loc"] + triangular_factor(params) @ x, jnp.sum(params["log_scale"])
+
+    def inverse(self, params: Params, y: jax.Array) -> jax.Array:
+        """``L^{-1}(y − loc)`` (triangular solve)."""
+        return solve_triangular(triangular_factor(params), y - params["loc"], lower=True)
+
+    def inverse_vjp(self, params: Params, x: jax.Array, y: jax.Array, v: jax.Array) -> jax.Array:
+        """``v L^{-1}``."""
+        del x, y
+        return solve_triangular(triangular_factor(params), v, trans="T", lower=True)
 
 
 def default_permutation(dim: int, index: int) -> tuple[int, ...]:
