@@ -13,7 +13,11 @@ Methods (names as in the cache):
   "diagonal")`` with its defaults (30 epochs, b = 128, Adam lr 0.01 dropping ×0.1 for the last
   5 epochs, Laplace init), hyperparameters fixed at the truth;
 * ``svgp_m{m}`` / ``vnngp_k{m}``: the GPyTorch peers (``_gpytorch_peer.py``), m = the
-  authors' ``int(nnz / n)`` of the ρ pattern, plus ``svgp_m500``.
+  authors' ``int(nnz / n)`` of the ρ pattern, plus ``svgp_m500``;
+* ``gpboost_k{m}`` / ``gpboostlearn_k{m}``: GPBoost's Vecchia–Laplace (``_latent_gp_gpboost.py``)
+  with m = the ρ = 2 pattern's, at the true hyperparameters or estimating them;
+* ``default`` / ``default_learn``: ``LatentGP`` with the library defaults (exact mode at
+  n = 2000), at the true hyperparameters or learning them from ℓ = 0.5, variance 0.5.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ TORCH_PY = Path(os.environ.get("TORCH_PYTHON", HERE.parent / ".venv-torch" / "bi
 LIKELIHOODS = ("gaussian", "bernoulli", "poisson")
 RHOS = (1.5, 2.0)
 SVGP_LARGE = 500
+PEERS = ("svgp", "vnngp", "gpboost")
 PEER_SCHEDULE = {
     "svgp": {"epochs": 40, "lr": 0.1, "adam_lr": 0.01, "batch_size": 128},  # lr: NGD
     "vnngp": {"epochs": 250, "lr": 0.01, "batch_size": 128},
@@ -62,10 +67,11 @@ def matched_m(data: dict, rho: float) -> tuple[int, dict]:
 
 def method_names(data: dict) -> tuple[list[str], dict]:
     ms = {rho: matched_m(data, rho) for rho in RHOS}
-    names = ["dense"]
+    names = ["dense", "default", "default_learn"]
     names += [f"{v}_rho{rho}" for rho in RHOS for v in ("sic", "diag")]
     peer_m = sorted({m for m, _ in ms.values()})
     names += [f"svgp_m{m}" for m in [*peer_m, SVGP_LARGE]] + [f"vnngp_k{m}" for m in peer_m]
+    names += [f"gpboost_k{ms[2.0][0]}", f"gpboostlearn_k{ms[2.0][0]}"]
     return names, {str(rho): {"m": m, **s} for rho, (m, s) in ms.items()}
 
 
@@ -83,21 +89,29 @@ def run_dense(data: dict, lik: str) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def run_ours(data: dict, lik: str, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``sic_rho{ρ}`` / ``diag_rho{ρ}``: a fixed pattern; ``default`` / ``default_learn``: the
+    library defaults (``rho=None``), at the true hyperparameters or learning them from a
+    deliberately wrong start (ℓ = 0.5 in every dimension, variance 0.5)."""
     import jax  # noqa: PLC0415
 
     import probapprox as pa  # noqa: PLC0415
 
-    variational, rho = name.split("_rho")
     likelihood = pa.gp.Gaussian(NOISE_VAR) if lik == "gaussian" else lik
-    gp = pa.gp.LatentGP(
-        pa.gp.Matern32(LENGTHSCALE, 1.0),
-        likelihood,
-        rho=float(rho),
-        nugget=NUGGET,
-        variational="sic" if variational == "sic" else "diagonal",
-    )
+    learn = name == "default_learn"
+    if name.startswith("default"):
+        kernel = pa.gp.Matern32(np.full(5, 0.5), 0.5) if learn else pa.gp.Matern32(LENGTHSCALE)
+        gp = pa.gp.LatentGP(kernel, likelihood, nugget=NUGGET)
+    else:
+        variational, rho = name.split("_rho")
+        gp = pa.gp.LatentGP(
+            pa.gp.Matern32(LENGTHSCALE, 1.0),
+            likelihood,
+            rho=float(rho),
+            nugget=NUGGET,
+            variational="sic" if variational == "sic" else "diagonal",
+        )
     t0 = time.perf_counter()
-    gp.fit(data["X"], data["y"], learn_hyperparameters=False)
+    gp.fit(data["X"], data["y"], learn_hyperparameters=learn)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     # small prediction batches: predict_f's dense blocks are (batch, w, w), w = the union of
@@ -108,26 +122,33 @@ def run_ours(data: dict, lik: str, name: str) -> tuple[np.ndarray, np.ndarray, d
         "predict_s": time.perf_counter() - t0,
         "device": device_label(jax.default_backend()),
         "epochs": 30,
-        "final_loss": float(gp.fitted_["history"][-1]),
-        "newton_steps": [int(s) for s in gp.fitted_["newton_steps"]],
-        "num_skipped": int(gp.fitted_["num_skipped"]),
+        "final_loss": float(gp.fitted_.history[-1]),
+        "newton_steps": [int(s) for s in gp.fitted_.newton_steps],
+        "num_skipped": int(gp.fitted_.num_skipped),
+        "exact": bool(gp.exact_),
+        "lengthscale": np.atleast_1d(np.asarray(gp.kernel_.lengthscale)).tolist(),
+        "variance": float(gp.kernel_.variance),
     }
     return mean, var, meta
 
 
 def run_peers(data: dict, lik: str, names: list[str], seed: int, threads: int) -> dict:
-    """Run the GPyTorch peers ``names`` in one subprocess; returns {name: (mean, var, meta)}."""
+    """Run the GPyTorch or GPBoost peers ``names`` in one subprocess (one kind per call).
+
+    Returns ``{name: (mean, var, meta)}``.
+    """
     runs = []
     for name in names:
         method, m = name.split("_")
-        runs.append({"method": method, "m": int(m[1:]), "seed": seed, "threads": threads,
-                     **PEER_SCHEDULE[method]})  # fmt: skip
+        run = {"method": method, "m": int(m[1:]), "seed": seed, "threads": threads}
+        runs.append(run | {"learn": method == "gpboostlearn"} | PEER_SCHEDULE.get(method, {}))
+    script = "_latent_gp_gpboost.py" if names[0].startswith("gpboost") else "_gpytorch_peer.py"
     with tempfile.TemporaryDirectory() as tmp:
         inp, cfg, out = (str(Path(tmp) / f) for f in ("in.npz", "runs.json", "out.npz"))
         np.savez(inp, X=data["X"], y=data["y"], X_test=data["X_test"], lengthscale=LENGTHSCALE,
                  variance=1.0, nugget=NUGGET, noise_var=NOISE_VAR, likelihood=lik)  # fmt: skip
         Path(cfg).write_text(json.dumps(runs))
-        subprocess.run([str(TORCH_PY), str(HERE / "_gpytorch_peer.py"), inp, cfg, out], check=True)
+        subprocess.run([str(TORCH_PY), str(HERE / script), inp, cfg, out], check=True)
         res = np.load(out)
         meta = json.loads(str(res["meta"]))
     result = {}
@@ -143,9 +164,9 @@ def tasks(lik: str, seed: int, cache: Path, selected) -> list[tuple[str, int, st
     names, sizes = method_names(data)
     (cache / f"{lik}_s{seed}_sizes.json").write_text(json.dumps(sizes))
     todo = [n for n in names if selected(n) and not (cache / f"{lik}_s{seed}_{n}.npz").exists()]
-    if any(n.startswith(("svgp", "vnngp")) for n in todo) and not TORCH_PY.exists():
-        print(f"  gpytorch peers skipped: {TORCH_PY} not found")
-        todo = [n for n in todo if not n.startswith(("svgp", "vnngp"))]
+    if any(n.startswith(PEERS) for n in todo) and not TORCH_PY.exists():
+        print(f"  gpytorch/gpboost peers skipped: {TORCH_PY} not found")
+        todo = [n for n in todo if not n.startswith(PEERS)]
     return [(lik, seed, n) for n in todo]
 
 
@@ -153,7 +174,7 @@ def run_task(lik: str, seed: int, name: str, cache: Path, *, threads: int = 1) -
     """Compute one method on one data set and store it in the cache."""
     data = sim1(lik, seed)
     print(f"  {lik} seed {seed}: {name}", flush=True)
-    if name.startswith(("svgp", "vnngp")):
+    if name.startswith(PEERS):
         ((mean, var, meta),) = run_peers(data, lik, [name], seed, threads).values()
     elif name == "dense":
         mean, var, meta = run_dense(data, lik)
@@ -165,7 +186,7 @@ def run_task(lik: str, seed: int, name: str, cache: Path, *, threads: int = 1) -
 
 def _role(name: str, sizes: dict) -> str:
     """``svgp_m21`` -> ``svgp_m(rho2.0)`` when 21 is that seed's matched m (m varies by seed)."""
-    if not name.startswith(("svgp", "vnngp")) or name == f"svgp_m{SVGP_LARGE}":
+    if not name.startswith(PEERS) or name == f"svgp_m{SVGP_LARGE}":
         return name
     head, m = name.split("_")
     rho = next((r for r, v in sizes.items() if v["m"] == int(m[1:])), None)

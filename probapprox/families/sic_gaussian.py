@@ -48,8 +48,14 @@ import jax.numpy as jnp
 from jax import lax
 
 from probapprox.families.sic_local import column_core
-from probapprox.linalg import rmatvec, solve, solve_local
-from probapprox.linalg._pattern import check_cols, check_pattern, check_subset
+from probapprox.linalg import (
+    check_cols,
+    check_pattern,
+    check_subset,
+    rmatvec,
+    solve,
+    solve_local,
+)
 
 __all__ = [
     "SICParams",

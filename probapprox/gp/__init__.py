@@ -7,6 +7,9 @@
 >>> lik = make_likelihood("bernoulli")
 >>> elbo_term = lik.expected_log_prob(1.0, 0.3, 0.5)  # E_{N(0.3, 0.5)} log σ(f)
 
+The column ELBO (``probapprox.gp._elbo``) and the Gauss–Hermite rules
+(``probapprox.gp._quadrature``) are internals of these classes, not public API.
+
 Kernels and likelihoods are frozen JAX pytrees with positive parameters as leaves, plus
 ``to_unconstrained()`` / ``from_unconstrained(...)`` (log map) for an optimiser. Their
 evaluation methods (``__call__``, ``diag``, ``log_prob``, ``expected_log_prob``,
@@ -15,24 +18,18 @@ argument, so eager calls compile once per shape and configuration. Pure JAX;
 the float64 accuracy claims need 64-bit floats (``jax_enable_x64``) enabled by the caller.
 """
 
-from probapprox.gp._elbo import column_elbo as column_elbo
-from probapprox.gp._elbo import full_elbo as full_elbo
-from probapprox.gp._elbo import minibatch_elbo as minibatch_elbo
 from probapprox.gp._kernels import RBF as RBF
 from probapprox.gp._kernels import Kernel as Kernel
 from probapprox.gp._kernels import Matern12 as Matern12
 from probapprox.gp._kernels import Matern32 as Matern32
 from probapprox.gp._kernels import Matern52 as Matern52
 from probapprox.gp._latent_gp import LatentGP as LatentGP
-from probapprox.gp._likelihoods import Bernoulli as Bernoulli
-from probapprox.gp._likelihoods import Gaussian as Gaussian
-from probapprox.gp._likelihoods import Likelihood as Likelihood
-from probapprox.gp._likelihoods import Poisson as Poisson
-from probapprox.gp._likelihoods import StudentT as StudentT
-from probapprox.gp._likelihoods import make_likelihood as make_likelihood
-from probapprox.gp._quadrature import gh_expectation as gh_expectation
-from probapprox.gp._quadrature import gh_log_expectation as gh_log_expectation
-from probapprox.gp._quadrature import gh_points as gh_points
+from probapprox.gp._latent_likelihoods import Bernoulli as Bernoulli
+from probapprox.gp._latent_likelihoods import Gaussian as Gaussian
+from probapprox.gp._latent_likelihoods import Likelihood as Likelihood
+from probapprox.gp._latent_likelihoods import Poisson as Poisson
+from probapprox.gp._latent_likelihoods import StudentT as StudentT
+from probapprox.gp._latent_likelihoods import make_likelihood as make_likelihood
 from probapprox.gp._vecchia_prior import VecchiaGP as VecchiaGP
 
 __all__ = [
@@ -48,11 +45,5 @@ __all__ = [
     "Poisson",
     "StudentT",
     "VecchiaGP",
-    "column_elbo",
-    "full_elbo",
-    "gh_expectation",
-    "gh_log_expectation",
-    "gh_points",
     "make_likelihood",
-    "minibatch_elbo",
 ]

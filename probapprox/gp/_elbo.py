@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from probapprox.families.sic_gaussian import SICParams, column_terms
+from probapprox.gp._gp_data import GPData
 from probapprox.linalg import columns_for
 
 __all__ = ["column_elbo", "minibatch_elbo", "full_elbo"]
@@ -35,10 +36,7 @@ def column_elbo(
     params: SICParams,
     kernel_fn: Callable[[Array, Array], Array],
     likelihood: object,
-    X: Array,
-    y: Array,
-    idx: Array,
-    anc: Array,
+    data: GPData,
     cols: Array,
     *,
     nugget: float,
@@ -50,55 +48,45 @@ def column_elbo(
         params: SIC posterior parameters.
         kernel_fn: ``kernel_fn(X1, X2) -> Gram``, e.g. a :class:`probapprox.gp.Kernel`.
         likelihood: Has ``expected_log_prob(y, mean, var)``.
-        X: ``(n, d)`` inputs in maximin order.
-        y: ``(n,)`` observations in the same order.
-        idx: ``(n, m)`` padded pattern.
-        anc: ``(n, a)`` padded ancestor sets.
+        data: ``GPData(X, y, idx, anc)``: ``(n, d)`` inputs and ``(n,)`` observations in
+            maximin order, the ``(n, m)`` padded pattern and the ``(n, a)`` ancestor sets.
         cols: ``(b,)`` column indices.
         nugget: Added to the kernel diagonal of every prior block.
         mu: Prior mean (scalar or ``(n,)``).
 
     """
-    u_batch = columns_for(kernel_fn, X, idx, nugget, cols)
-    t = column_terms(params, u_batch, idx, anc, cols, mu)
-    return likelihood.expected_log_prob(y[cols], t.mean, t.var) - t.kl
+    u_batch = columns_for(kernel_fn, data.X, data.idx, nugget, cols)
+    t = column_terms(params, u_batch, data.idx, data.anc, cols, mu)
+    return likelihood.expected_log_prob(data.y[cols], t.mean, t.var) - t.kl
 
 
 def minibatch_elbo(
     params: SICParams,
     kernel_fn: Callable[[Array, Array], Array],
     likelihood: object,
-    X: Array,
-    y: Array,
-    idx: Array,
-    anc: Array,
+    data: GPData,
     cols: Array,
     *,
     nugget: float,
     mu: float | Array = 0.0,
 ) -> Array:
     r"""Unbiased estimate :math:`\frac{n}{b}\sum_{j \in B}\ell_j` of the ELBO."""
-    terms = column_elbo(
-        params, kernel_fn, likelihood, X, y, idx, anc, cols, nugget=nugget, mu=mu
-    )  # fmt: skip
-    return idx.shape[0] / cols.shape[0] * jnp.sum(terms)
+    terms = column_elbo(params, kernel_fn, likelihood, data, cols, nugget=nugget, mu=mu)
+    return data.idx.shape[0] / cols.shape[0] * jnp.sum(terms)
 
 
 def full_elbo(
     params: SICParams,
     kernel_fn: Callable[[Array, Array], Array],
     likelihood: object,
-    X: Array,
-    y: Array,
-    idx: Array,
-    anc: Array,
+    data: GPData,
     *,
     nugget: float,
     mu: float | Array = 0.0,
     batch_size: int = 512,
 ) -> Array:
     """The exact sum of all column terms, in chunks of ``batch_size`` columns (memory bound)."""
-    n = idx.shape[0]
+    n = data.idx.shape[0]
     size = min(batch_size, n)
     nb = -(-n // size)
     cols = jnp.arange(nb * size).reshape(nb, size)
@@ -107,7 +95,7 @@ def full_elbo(
 
     def chunk(c_and_mask: tuple[Array, Array]) -> Array:
         c, mask = c_and_mask
-        terms = column_elbo(params, kernel_fn, likelihood, X, y, idx, anc, c, nugget=nugget, mu=mu)
+        terms = column_elbo(params, kernel_fn, likelihood, data, c, nugget=nugget, mu=mu)
         return jnp.sum(jnp.where(mask, terms, 0.0))
 
     return jnp.sum(jax.lax.map(chunk, (cols, real)))

@@ -58,7 +58,7 @@ _MAX_HALVING = 8
 
 
 class ExactFit(NamedTuple):
-    """The exact-mode q, in the original order of X.
+    r"""The exact-mode q, in the original order of X.
 
     Attributes:
         X: ``(n, d)`` training inputs.
@@ -84,8 +84,16 @@ class ExactFit(NamedTuple):
     elbo: jax.Array
 
 
-def _q(kernel: Any, lik: Any, X: jax.Array, y: jax.Array, mu: jax.Array, nugget: Any,
-       lam: jax.Array, eta: jax.Array) -> ExactFit:  # fmt: skip
+def _q(
+    kernel: Any,
+    lik: Any,
+    X: jax.Array,
+    y: jax.Array,
+    mu: jax.Array,
+    nugget: Any,
+    lam: jax.Array,
+    eta: jax.Array,
+) -> ExactFit:
     n = X.shape[0]
     theta = kernel(X, X) + nugget * jnp.eye(n, dtype=X.dtype)
     s = jnp.sqrt(lam)
@@ -113,11 +121,23 @@ def _evaluate(hyper, kernel_cls, lik, X, y, mu, nugget, lam, eta):  # noqa: ANN0
     """Q at the sites, and the CVI target sites (β = 1)."""
     kernel, lik = _models(hyper, kernel_cls, lik)
     q = _q(kernel, lik, X, y, mu, nugget, lam, eta)
-    g_m, g_v = jax.grad(lambda m, v: jnp.sum(lik.expected_log_prob(y, m, v)), (0, 1))(
-        q.mean, q.var
-    )
+    g_m, g_v = jax.grad(lambda m, v: jnp.sum(lik.expected_log_prob(y, m, v)), (0, 1))(q.mean, q.var)
     lam_t = jnp.maximum(-2.0 * g_v, 0.0)
     return q, lam_t, g_m + lam_t * q.mean
+
+
+@partial(jax.jit, static_argnames="kernel_cls")
+def _at_prior(hyper, kernel_cls, lik, X, y, mu, nugget):  # noqa: ANN001, ANN202
+    """:func:`_evaluate` at zero sites (q = the prior) without the O(n³) factorisation."""
+    kernel, lik = _models(hyper, kernel_cls, lik)
+    var = kernel.diag(X) + nugget
+    mean = jnp.broadcast_to(jnp.asarray(mu, var.dtype), var.shape)
+    e = lambda m, v: jnp.sum(lik.expected_log_prob(y, m, v))  # noqa: E731
+    g_m, g_v = jax.grad(e, (0, 1))(mean, var)
+    zero = jnp.zeros_like(var)
+    q = ExactFit(X, zero, zero, jnp.zeros((0, 0), var.dtype), zero, zero, mean, var, e(mean, var))
+    lam_t = jnp.maximum(-2.0 * g_v, 0.0)
+    return q, lam_t, g_m + lam_t * mean
 
 
 @partial(jax.jit, static_argnames="kernel_cls")
@@ -131,13 +151,15 @@ def _hyper_grad(hyper, kernel_cls, lik, X, y, mu, nugget, lam, eta):  # noqa: AN
     return jax.value_and_grad(value)(hyper)
 
 
-def converge_sites(evaluate: Any, lam: jax.Array, eta: jax.Array, *, tol: float,
-                   max_iter: int) -> tuple[ExactFit, int]:  # fmt: skip
+def converge_sites(
+    evaluate: Any, lam: jax.Array, eta: jax.Array, *, tol: float, max_iter: int, start: Any = None
+) -> tuple[ExactFit, int]:
     """CVI steps from ``(lam, eta)`` until the marginals move less than ``tol``.
 
     The change is measured as max |Δm| / sd and max |Δv| / v; returns ``(q, iterations)``.
+    ``start`` is ``evaluate(lam, eta)`` when the caller has it (e.g. :func:`_at_prior`).
     """
-    q, lam_t, eta_t = evaluate(lam, eta)
+    q, lam_t, eta_t = evaluate(lam, eta) if start is None else start
     for it in range(1, max_iter + 1):
         beta = 1.0
         for _ in range(_MAX_HALVING):
@@ -156,9 +178,19 @@ def converge_sites(evaluate: Any, lam: jax.Array, eta: jax.Array, *, tol: float,
     return q, max_iter
 
 
-def fit_exact(kernel: Any, lik: Any, X: jax.Array, y: jax.Array, mu: jax.Array, nugget: float,
-              *, learn: bool, tol: float = 1e-6, max_iter: int = 100,
-              max_hyper_iter: int = 100) -> tuple[ExactFit, Any, Any, list[float], int]:  # fmt: skip
+def fit_exact(
+    kernel: Any,
+    lik: Any,
+    X: jax.Array,
+    y: jax.Array,
+    mu: jax.Array,
+    nugget: float,
+    *,
+    learn: bool,
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    max_hyper_iter: int = 100,
+) -> tuple[ExactFit, Any, Any, list[float], int]:
     """Converge the sites (and, with ``learn``, the hyperparameters by L-BFGS).
 
     Returns:
@@ -173,7 +205,12 @@ def fit_exact(kernel: Any, lik: Any, X: jax.Array, y: jax.Array, mu: jax.Array, 
 
     def sites_at(h: dict[str, Any], tol_: float) -> ExactFit:
         ev = lambda lam, eta: _evaluate(h, kernel_cls, lik, X, y, mu, nugget, lam, eta)  # noqa: E731
-        q, it = converge_sites(ev, state["lam"], state["eta"], tol=tol_, max_iter=max_iter)
+        start = None
+        if state["iters"] == 0:
+            start = _at_prior(h, kernel_cls, lik, X, y, mu, nugget)
+        q, it = converge_sites(
+            ev, state["lam"], state["eta"], tol=tol_, max_iter=max_iter, start=start
+        )
         state.update(lam=q.lam, eta=q.eta, iters=state["iters"] + it)
         history.append(-float(q.elbo))
         return q
@@ -190,8 +227,10 @@ def fit_exact(kernel: Any, lik: Any, X: jax.Array, y: jax.Array, mu: jax.Array, 
                 return np.inf, np.zeros_like(g)
             return -float(val), -g
 
-        res = minimize(fun, np.asarray(flat, np.float64), jac=True, method="L-BFGS-B",
-                       options={"maxiter": max_hyper_iter, "ftol": 1e-9, "gtol": 1e-4})  # fmt: skip
+        options = {"maxiter": max_hyper_iter, "ftol": 1e-8, "gtol": 1e-3}
+        res = minimize(
+            fun, np.asarray(flat, np.float64), jac=True, method="L-BFGS-B", options=options
+        )
         hyper = unravel(jnp.asarray(res.x, flat.dtype))
     q = sites_at(hyper, tol)
     kernel, lik = _models(hyper, kernel_cls, lik)
@@ -199,8 +238,9 @@ def fit_exact(kernel: Any, lik: Any, X: jax.Array, y: jax.Array, mu: jax.Array, 
 
 
 @jax.jit
-def predict_exact(kernel: Any, q: ExactFit, x_new: jax.Array, mu: jax.Array,
-                  nugget: Any) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+def predict_exact(
+    kernel: Any, q: ExactFit, x_new: jax.Array, mu: jax.Array, nugget: Any
+) -> tuple[jax.Array, jax.Array]:
     """Means and variances of :math:`f_*` at ``x_new`` (module docstring), ``(t,)`` each."""
     ks = kernel(x_new, q.X)  # (t, n)
     v = solve_triangular(q.chol, (q.s[None, :] * ks).T, lower=True)

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from probapprox.families.sic_gaussian import DIAG_FLOOR
-from probapprox.gp._fitted import FitConfig, FittedGP, GPData
+from probapprox.gp._fitted import FitConfig, FittedGP
+from probapprox.gp._gp_data import GPData
 from probapprox.gp._init import laplace_init, prior_init
 from probapprox.gp._train import Setup, init_state, run_epochs
 from probapprox.linalg import finite_columns, kl_optimal_columns
@@ -98,7 +99,9 @@ def fit_stages(
         pattern, data, u_vals = stage_data(cfg, kernel, Xh, yh, first_pattern if s == 0 else None)
         _check_step_memory(pattern, batch_size)
         if cfg.init == "laplace":
-            params, steps = laplace_init(u_vals, data.idx, lik, data.y, mu, DIAG_FLOOR, diagonal=diagonal)
+            params, steps = laplace_init(
+                u_vals, data.idx, lik, data.y, mu, DIAG_FLOOR, diagonal=diagonal
+            )
             newton_steps.append(int(steps))
             if int(steps) < 0:
                 warnings.warn(

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 
 from probapprox.families.sic_gaussian import SICParams
 from probapprox.gp._exact import ExactFit
+from probapprox.gp._gp_data import GPData
 from probapprox.ordering import Pattern
 
 __all__ = ["FitConfig", "FittedGP", "GPData"]
-
-
-class GPData(NamedTuple):
-    """The training data in maximin order with its pattern (a pytree of arrays).
-
-    Attributes:
-        X: ``(n, d)`` inputs.
-        y: ``(n,)`` observations.
-        idx: ``(n, m)`` padded pattern (rows ascending, j last, front-padded with -1).
-        anc: ``(n, a)`` padded ancestor sets (``idx`` itself for the mean-field family).
-
-    """
-
-    X: jax.Array
-    y: jax.Array
-    idx: jax.Array
-    anc: jax.Array
 
 
 class FitConfig(NamedTuple):

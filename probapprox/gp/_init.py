@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from probapprox.families.sic_gaussian import SICParams
-from probapprox.linalg._padded import _matvec, _rmatvec, _sweep
+from probapprox.linalg import matvec, rmatvec, solve
 
 __all__ = ["laplace_init", "prior_init"]
 
@@ -133,10 +133,10 @@ def laplace_init(
     n = idx.shape[0]
 
     def prior_prec(x: jax.Array) -> jax.Array:
-        return _matvec(u_vals, idx, _rmatvec(u_vals, idx, x))
+        return matvec(u_vals, idx, rmatvec(u_vals, idx, x))
 
     def psi(f: jax.Array) -> jax.Array:
-        return jnp.sum(lik.log_prob(y, f)) - 0.5 * jnp.sum(_rmatvec(u_vals, idx, f - mu) ** 2)
+        return jnp.sum(lik.log_prob(y, f)) - 0.5 * jnp.sum(rmatvec(u_vals, idx, f - mu) ** 2)
 
     tol = 0.01 * jnp.sqrt(n)
 
@@ -146,7 +146,7 @@ def laplace_init(
         vt = _corrected(u_vals, idx, w, diagonal=False)
 
         def precond(r: jax.Array) -> jax.Array:
-            return _sweep(vt, idx, _sweep(vt, idx, r, transpose=False), transpose=True)
+            return solve(vt, idx, solve(vt, idx, r, transpose=False), transpose=True)
 
         step, cg_ok = _pcg(lambda x: prior_prec(x) + w * x, precond, g - prior_prec(f - mu))
         base = psi(f)

@@ -33,7 +33,7 @@ from probapprox.gp._fit_loop import fit_stages, stage_pattern
 from probapprox.gp._fitted import FitConfig, FittedGP
 from probapprox.gp._input_checks import check_inputs, check_lengthscale
 from probapprox.gp._kernels import Kernel
-from probapprox.gp._likelihoods import make_likelihood
+from probapprox.gp._latent_likelihoods import make_likelihood
 from probapprox.gp._predict import predict_latent, prediction_sets
 from probapprox.ordering import Pattern
 
@@ -212,7 +212,8 @@ class LatentGP:
     def _config(self, n: int) -> FitConfig:
         rho = self.rho
         if rho is None:
-            rho = math.inf if n <= EXACT_MAX_N else _SPARSE_RHO
+            exact = n <= EXACT_MAX_N and self.variational == "sic"
+            rho = math.inf if exact else _SPARSE_RHO
         return FitConfig(
             rho, self.num_neighbors, self.nugget, self.mean, self.variational == "diagonal",
             self.init, self.max_num_ancestor,
@@ -263,11 +264,9 @@ class LatentGP:
         st = self._state()
         if st.exact is not None:
             return float(st.exact.elbo)
-        d = st.data
         value = full_elbo(
-            st.params, st.kernel, st.likelihood, d.X, d.y, d.idx, d.anc, nugget=self.nugget,
-            mu=self.mean,
-        )  # fmt: skip
+            st.params, st.kernel, st.likelihood, st.data, nugget=self.nugget, mu=self.mean
+        )
         return float(value)
 
     def predict_f(

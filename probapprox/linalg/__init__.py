@@ -10,6 +10,10 @@ precision it represents is ``U @ U.T``.
 >>> ok = pl.finite_columns(U_vals)  # doctest: +SKIP
 >>> z = pl.solve(U_vals, idx, eps, transpose=True)  # a draw from N(0, (U U^T)^-1)  # doctest: +SKIP
 
+Sibling packages (``families``, ``gp``) also import the pattern validators (``check_cols``,
+``check_pattern``, ``check_subset``) and the local-block helpers (``local_block``,
+``local_block_rows``, ``solve_local``) from here; they are internals, not in ``__all__``.
+
 Float64 is the caller's setting (the GP cores need it); nothing here changes JAX config.
 """
 
@@ -35,24 +39,18 @@ from probapprox.linalg._pattern import check_subset as check_subset
 from probapprox.linalg._sparse_solve import solve_columns as solve_columns
 
 __all__ = [
-    "check_cols",
-    "check_pattern",
-    "check_subset",
     "columns_for",
     "diag",
     "eigenvalue_floor",
     "finite_columns",
     "floor_eigenvalues",
     "kl_optimal_columns",
-    "local_block",
-    "local_block_rows",
     "logdet_precision",
     "matvec",
     "rmatvec",
     "safe_cholesky",
     "solve",
     "solve_columns",
-    "solve_local",
     "to_dense",
     "vecchia_kl_to_exact",
 ]

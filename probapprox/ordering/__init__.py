@@ -19,11 +19,9 @@ minimization", ICML; Schäfer, Katzfuss, Owhadi (2021), SIAM J. Sci. Comput. 43(
 """
 
 from probapprox.ordering._ancestors import ancestor_sets as ancestor_sets
-from probapprox.ordering._ancestors import pattern_ancestor_sets as pattern_ancestor_sets
 from probapprox.ordering._build import Pattern as Pattern
 from probapprox.ordering._build import build_pattern as build_pattern
 from probapprox.ordering._maximin import maximin_order as maximin_order
-from probapprox.ordering._maximin import maximin_order_after as maximin_order_after
 from probapprox.ordering._patterns import knn_pattern as knn_pattern
 from probapprox.ordering._patterns import rho_pattern as rho_pattern
 
@@ -33,7 +31,5 @@ __all__ = [
     "build_pattern",
     "knn_pattern",
     "maximin_order",
-    "maximin_order_after",
-    "pattern_ancestor_sets",
     "rho_pattern",
 ]

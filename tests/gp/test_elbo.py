@@ -8,6 +8,7 @@ from jax.test_util import check_grads
 from probapprox.families.sic_gaussian import DIAG_FLOOR, SICParams
 from probapprox.gp import Gaussian, Matern32, Poisson
 from probapprox.gp._elbo import full_elbo, minibatch_elbo
+from probapprox.gp._gp_data import GPData
 
 N, NUGGET, NOISE = 30, 1e-4, 0.1
 X = jnp.asarray(np.random.default_rng(0).uniform(size=(N, 2)))
@@ -37,12 +38,14 @@ def test_elbo_at_the_exact_posterior_is_the_log_evidence():
     prec = jnp.linalg.inv(THETA) + jnp.eye(N) / NOISE
     mean = jnp.linalg.solve(prec, Y / NOISE)
     params, idx = params_from_precision(prec, mean)
-    elbo = full_elbo(params, KERNEL, Gaussian(NOISE), X, Y, idx, idx, nugget=NUGGET, batch_size=7)
+    elbo = full_elbo(
+        params, KERNEL, Gaussian(NOISE), GPData(X, Y, idx, idx), nugget=NUGGET, batch_size=7
+    )
     log_z = jax.scipy.stats.multivariate_normal.logpdf(Y, jnp.zeros(N), THETA + NOISE * jnp.eye(N))
     np.testing.assert_allclose(elbo, log_z, rtol=1e-9)
     # any other q in the family has a lower ELBO
     worse = params._replace(nu=params.nu + 0.1)
-    assert full_elbo(worse, KERNEL, Gaussian(NOISE), X, Y, idx, idx, nugget=NUGGET) < elbo
+    assert full_elbo(worse, KERNEL, Gaussian(NOISE), GPData(X, Y, idx, idx), nugget=NUGGET) < elbo
 
 
 def test_minibatch_estimates_are_unbiased():
@@ -56,15 +59,14 @@ def test_minibatch_estimates_are_unbiased():
     )
     counts = jnp.asarray(np.random.default_rng(3).poisson(2.0, size=N), dtype=jnp.float64)
     lik = Poisson()
-    full = full_elbo(params, KERNEL, lik, X, counts, idx, idx, nugget=NUGGET)
+    full = full_elbo(params, KERNEL, lik, GPData(X, counts, idx, idx), nugget=NUGGET)
     cols = jax.vmap(lambda k: jax.random.choice(k, N, (6,), replace=False))(
         jax.random.split(jax.random.PRNGKey(1), 2000)
     )
-    est = jax.jit(
-        jax.vmap(
-            lambda c: minibatch_elbo(params, KERNEL, lik, X, counts, idx, idx, c, nugget=NUGGET)
-        )
-    )(cols)
+    data = GPData(X, counts, idx, idx)
+    est = jax.jit(jax.vmap(lambda c: minibatch_elbo(params, KERNEL, lik, data, c, nugget=NUGGET)))(
+        cols
+    )
     se = np.std(est) / np.sqrt(len(est))
     assert abs(np.mean(est) - full) < 3 * se
     assert np.std(est) > 0  # the estimate is random; the test can fail
@@ -78,7 +80,7 @@ def test_gradients_reach_the_variational_and_kernel_parameters():
     def f(nu, offdiag, log_diag, log_ls):
         kern = Matern32(lengthscale=jnp.exp(log_ls), variance=1.0)
         p = SICParams(nu, offdiag, log_diag)
-        return minibatch_elbo(p, kern, Gaussian(NOISE), X, Y, idx, idx, cols, nugget=NUGGET)
+        return minibatch_elbo(p, kern, Gaussian(NOISE), GPData(X, Y, idx, idx), cols, nugget=NUGGET)
 
     args = (params.nu, params.offdiag, params.log_diag, jnp.log(jnp.array([0.3, 0.5])))
     check_grads(f, args, order=1, modes=["rev"])

@@ -21,10 +21,10 @@ from probapprox.gp import (
     Likelihood,
     Poisson,
     StudentT,
-    gh_expectation,
     make_likelihood,
 )
-from probapprox.gp._likelihoods import _lambert_w_exp
+from probapprox.gp._latent_likelihoods import _lambert_w_exp
+from probapprox.gp._quadrature import gh_expectation
 
 NUM_MC = 200_000
 

@@ -7,8 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probapprox.gp import gh_expectation, gh_log_expectation, gh_points
-from probapprox.gp._quadrature import gh_log_expectation_shifted
+from probapprox.gp._quadrature import (
+    gh_expectation,
+    gh_log_expectation,
+    gh_log_expectation_shifted,
+    gh_points,
+)
 
 
 @pytest.mark.parametrize("num_points", [1, 5, 20])

@@ -7,6 +7,7 @@ import pytest
 from jax.test_util import check_grads
 
 import probapprox.linalg as pl
+from probapprox.linalg._pattern import check_pattern, check_subset
 
 
 def pad_rows(sets):
@@ -146,14 +147,14 @@ def test_bad_inputs(factor):
         pl.solve(vals, bad, np.zeros(25))
     mid = np.array([[-1, -1, 0], [-1, 0, 1], [0, -1, 2]], dtype=np.int32)
     with pytest.raises(ValueError, match="padding"):
-        pl.check_pattern("f", "idx", mid)
+        check_pattern("f", "idx", mid)
     rep = np.array([[-1, -1, 0], [-1, 0, 1], [1, 1, 2]], dtype=np.int32)
     with pytest.raises(ValueError, match="strictly ascending"):
-        pl.check_pattern("f", "idx", rep)
+        check_pattern("f", "idx", rep)
     with pytest.raises(TypeError, match="integer"):
-        pl.check_pattern("f", "idx", idx.astype(float))
+        check_pattern("f", "idx", idx.astype(float))
     with pytest.raises(ValueError, match="1-d rows"):
         pl.local_block(vals, idx, idx[:2])
     sub = jnp.asarray(idx)[:, -1:]  # S_j = {j} is missing the off-diagonals of idx
     with pytest.raises(ValueError, match="lacks pattern entry"):
-        pl.check_subset("f", idx, sub)
+        check_subset("f", idx, sub)

@@ -14,10 +14,10 @@ from probapprox.ordering import (
     build_pattern,
     knn_pattern,
     maximin_order,
-    maximin_order_after,
-    pattern_ancestor_sets,
     rho_pattern,
 )
+from probapprox.ordering._ancestors import pattern_ancestor_sets
+from probapprox.ordering._maximin import maximin_order_after
 
 
 def test_build_pattern_rho_equals_the_pieces_and_stats():

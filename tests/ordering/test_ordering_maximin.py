@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from ordering_reference import bdist, brute_after, brute_maximin, scale
 
-from probapprox.ordering import _maximin, maximin_order, maximin_order_after
+from probapprox.ordering import _maximin, maximin_order
+from probapprox.ordering._maximin import maximin_order_after
 
 
 def _points(kind, n, d, seed):

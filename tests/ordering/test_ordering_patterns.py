@@ -8,9 +8,9 @@ from probapprox.ordering import (
     ancestor_sets,
     knn_pattern,
     maximin_order,
-    pattern_ancestor_sets,
     rho_pattern,
 )
+from probapprox.ordering._ancestors import pattern_ancestor_sets
 
 
 def _ordered(kind, n, d, seed, ls=None):

@@ -18,7 +18,7 @@ Student-t :math:`(\mu,\ v + s^2\nu/(\nu-2))` for ν > 2 (variance ``inf`` for ν
 ``nan`` for ν ≤ 1). The predictive log densities (test NLL) are closed form for the Gaussian
 and the probit, Gauss–Hermite centred at the integrand's mode for the Poisson, and plain
 Gauss–Hermite in log space for the logit and the Student-t. Bernoulli lives in
-:mod:`probapprox.gp._bernoulli` and is re-exported here.
+:mod:`probapprox.gp._latent_bernoulli` and is re-exported here.
 
 References:
     1. Rasmussen & Williams (2006), *Gaussian Processes for Machine Learning*, §3.9 (probit
@@ -40,8 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from probapprox.gp._bernoulli import Bernoulli
-from probapprox.gp._likelihood_base import Likelihood, as_float
+from probapprox.gp._latent_bernoulli import Bernoulli
+from probapprox.gp._latent_likelihood_base import Likelihood, as_float
 from probapprox.gp._params import as_positive, register_frozen_pytree
 from probapprox.gp._quadrature import DEFAULT_NUM_POINTS, gh_log_expectation_shifted
 

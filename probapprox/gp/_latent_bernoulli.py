@@ -26,7 +26,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr, ndtr
 
 from probapprox._checks import check_choice
-from probapprox.gp._likelihood_base import Likelihood, as_float
+from probapprox.gp._latent_likelihood_base import Likelihood, as_float
 from probapprox.gp._params import register_frozen_pytree
 from probapprox.gp._quadrature import DEFAULT_NUM_POINTS, gh_expectation
 from probapprox.logits._gaussian_expectations import (
