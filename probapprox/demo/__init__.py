@@ -5,7 +5,8 @@ table with one explaining line per row under it:
 
 1. ``bundled`` (:mod:`probapprox.demo._bundled`): every bundled model with several guides;
    PSIS diagnostics, ArviZ files, one plot per model; ``summary.md``.
-2. ``auto``: reserved for the automatic guide choice (not yet written; see :data:`SECTIONS`).
+2. ``auto`` (:mod:`probapprox.demo._auto`): ``pa.fit(model, "auto")`` on bundled posteriors, the
+   family each ladder chose, its certificate and exact KL; ``auto_ladders.md``.
 3. ``laplace``: a MAP MLP on the bundled digits, last-layer KFAC Laplace with marginal-likelihood
    prior precision, calibration on held-out and rotated digits; ``laplace_digits.md``.
 4. ``gp`` (full run only): latent-GP classification of the bundled wells data; ``gp_wells.md``.
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from probapprox.demo._auto import AutoRow, format_auto_table, run_auto
 from probapprox.demo._bundled import DEMO_PLAN, QUICK_PLAN, Row, format_table, run_bundled
 from probapprox.demo._gp import format_gp_table, logistic_baseline, run_gp_demo
 from probapprox.demo._laplace import (
@@ -39,6 +41,7 @@ from probapprox.demo._laplace import (
 from probapprox.demo._laplace_legend import explain_laplace_rows
 
 __all__ = [
+    "AutoRow",
     "DEMO_PLAN",
     "QUICK_PLAN",
     "SECTIONS",
@@ -47,6 +50,7 @@ __all__ = [
     "Section",
     "digits_rows",
     "fit_temperature",
+    "format_auto_table",
     "format_gp_table",
     "format_laplace_table",
     "format_table",
@@ -54,6 +58,7 @@ __all__ = [
     "logistic_baseline",
     "metric_rows",
     "run",
+    "run_auto",
     "run_bundled",
     "run_gp_demo",
     "run_laplace_demo",
@@ -81,6 +86,10 @@ class Section:
     in_quick: bool = True
 
 
+def _auto(out: Path, *, quick: bool) -> str:
+    return format_auto_table(run_auto(out, quick=quick))
+
+
 def _laplace(out: Path, *, quick: bool) -> str:
     rows = run_laplace_demo(out, quick=quick)
     return "\n".join([format_laplace_table(rows), "", *explain_laplace_rows(rows)])
@@ -91,8 +100,8 @@ def _gp(out: Path, *, quick: bool) -> str:
 
 
 # The sections after ``bundled`` (which always runs first and alone takes ``models=``).
-# The automatic-guide section ("auto") goes first in this tuple, before "laplace".
 SECTIONS: tuple[Section, ...] = (
+    Section("auto", 'pa.fit(model, "auto"): the family ladder on bundled posteriors', _auto),
     Section("laplace", "Laplace on the digits MLP (last-layer KFAC, marglik prior)", _laplace),
     Section("gp", "Latent-GP classification of the wells data (DKLGP)", _gp, in_quick=False),
 )

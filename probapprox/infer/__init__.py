@@ -1,5 +1,6 @@
 """Inference routines: the SVI runner ``fit`` and its result, checkpoints, save/load."""
 
+from probapprox.infer._auto_report import format_ladder as format_ladder
 from probapprox.infer._checkpoint import CheckpointMismatch as CheckpointMismatch
 from probapprox.infer._converge import ConvergenceRule as ConvergenceRule
 from probapprox.infer._converge import ConvergenceWarning as ConvergenceWarning
@@ -25,5 +26,6 @@ __all__ = [
     "StartSummary",
     "auto_mesh",
     "fit",
+    "format_ladder",
     "load",
 ]
