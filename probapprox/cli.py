@@ -25,11 +25,23 @@ _OLD = "models"  # the bundled models' top-level name before 0.2 (an alias, with
 
 
 def _setup_jax() -> None:
-    """Entry-point configuration: 64-bit floats (the Cholesky-based cores need them)."""
+    """Entry-point configuration: 64-bit floats and JAX's persistent compilation cache.
+
+    x64: the Cholesky-based cores need it. The cache keeps compiled programs on disk, so a
+    second ``probapprox fit`` of the same model skips most compilation. Its folder is
+    ``$PROBAPPROX_JAX_CACHE`` (``off`` turns it off), else an existing
+    ``JAX_COMPILATION_CACHE_DIR``, else ``~/.cache/probapprox/jax``.
+    """
     os.environ.setdefault("MPLBACKEND", "Agg")
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    cache = os.environ.get("PROBAPPROX_JAX_CACHE", "")
+    if cache.lower() in ("off", "0", "false", "no") or jax.config.jax_compilation_cache_dir:
+        return
+    cache = cache or str(Path.home() / ".cache" / "probapprox" / "jax")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def _int_at_least(minimum: int) -> Any:

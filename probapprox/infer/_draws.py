@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import random
 from numpyro import handlers
@@ -75,8 +76,11 @@ def make_sampler(
 ) -> Callable[[int, int, Any], Draws]:
     """Build ``sampler(num_samples, seed, params) -> Draws`` for fixed model arguments.
 
-    The jitted core is built once per sampler, so repeated calls with the same
-    number of draws do not recompile. The same seed gives the same draws.
+    The jitted core evaluates one batch of ``batch_size`` draws (fewer, a power of two, for
+    small requests); the host loops over batches and pads the last one. So every request of
+    at least ``batch_size`` draws (``sample(1000)``, ``diagnostics(10_000)``, ``to_arviz``)
+    runs the same compiled program, and a batch count that does not divide evenly costs no
+    second program. The same seed gives the same draws.
 
     Args:
         model: the model, or ``None`` to skip its evaluation (no data needed).
@@ -92,17 +96,27 @@ def make_sampler(
     @jax.jit
     def run(keys: jax.Array, params: Any, dynamic: list) -> dict:
         a, kw = rebuild(dynamic)
-        return jax.lax.map(lambda k: one(k, params, a, kw), keys, batch_size=batch_size)
+        return jax.vmap(lambda k: one(k, params, a, kw))(keys)
 
     def sampler(num_samples: int, seed: int, params: Any) -> Draws:
         check_int("FitResult.sample", "num_samples", num_samples)
         keys = random.split(random.PRNGKey(seed), num_samples)
-        out = jax.device_get(run(keys, params, dynamic))
+        size = min(batch_size, 1 << (num_samples - 1).bit_length())
+        parts = []
+        for start in range(0, num_samples, size):
+            batch = keys[start : start + size]
+            short = size - batch.shape[0]
+            if short:  # pad with the batch's own keys; the extra draws are dropped
+                batch = jnp.concatenate([batch, jnp.resize(batch, (short, *batch.shape[1:]))])
+            out = jax.device_get(run(batch, params, dynamic))
+            parts.append(jax.tree.map(lambda x, n=size - short: np.asarray(x)[:n], out))
+        out = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
         return Draws(
-            latent={k: np.asarray(v) for k, v in out["latent"].items()},
-            deterministic={k: np.asarray(v) for k, v in out.get("deterministic", {}).items()},
-            log_q=np.asarray(out["log_q"]),
-            log_p=np.asarray(out["log_p"]) if "log_p" in out else None,
+            latent=dict(out["latent"]),
+            deterministic=dict(out.get("deterministic", {})),
+            log_q=out["log_q"],
+            log_p=out["log_p"] if "log_p" in out else None,
         )
 
+    sampler.program = run  # type: ignore[attr-defined]  # the compiled core, for tests
     return sampler
