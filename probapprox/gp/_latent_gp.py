@@ -31,6 +31,7 @@ from probapprox.gp._elbo import full_elbo
 from probapprox.gp._fit_loop import fit_stages
 from probapprox.gp._kernels import Kernel
 from probapprox.gp._likelihoods import make_likelihood
+from probapprox.gp._mesh import columns_on_mesh
 from probapprox.gp._predict import predict_latent, prediction_sets
 from probapprox.ordering import Pattern
 
@@ -115,6 +116,7 @@ class LatentGP:
         learn_hyperparameters: bool = True,
         learning_rate: float = 0.01,
         stages: tuple[int, ...] | None = None,
+        mesh: Any = None,
     ) -> LatentGP:
         """Fit q, and θ and φ if ``learn_hyperparameters``, by minibatch Adam.
 
@@ -130,6 +132,9 @@ class LatentGP:
             stages: epochs per stage; the ordering and the initialisation are rebuilt at
                 the start of each stage. Default: ``(⌈E/6⌉, rest)`` when learning the
                 hyperparameters, else ``(E,)``.
+            mesh: a :class:`jax.sharding.Mesh` with a ``"data"`` axis: each step's columns are
+                split over its devices, the table and hyperparameters replicated (see
+                :mod:`probapprox.gp._mesh`); the fit is the same up to the order of sums.
 
         Returns:
             ``self``, with ``fitted_`` holding the ordering, q, the hyperparameters and the
@@ -159,16 +164,17 @@ class LatentGP:
                 else (num_epochs,)
             )
         stages = tuple(check_int(f"{_OWNER}.fit", "stages", s, minimum=0) for s in stages)
-        self.fitted_ = fit_stages(
-            self,
-            Xh,
-            yh,
-            stages,
-            batch_size,
-            seed,
-            learn=bool(learn_hyperparameters),
-            learning_rate=learning_rate,
-        )
+        with columns_on_mesh(mesh):  # scale hook
+            self.fitted_ = fit_stages(
+                self,
+                Xh,
+                yh,
+                stages,
+                batch_size,
+                seed,
+                learn=bool(learn_hyperparameters),
+                learning_rate=learning_rate,
+            )
         return self
 
     # ------------------------------------------------------------------------------
