@@ -38,6 +38,14 @@ def test_data_parallel_fit_equals_the_plain_fit(data_fits, sub, devices):
     assert data_fits[f"{sub}-{devices}-spec"] == "P('data',)"
 
 
+def test_the_gradient_is_all_reduced_and_the_data_stay_sharded():
+    out = run_script("_mesh_fits.py", "hlo")
+    assert out["None-all-reduce"] and out["16-all-reduce"]
+    assert out["None-gathered"] == []
+    # with a subsample only its indices are gathered (b = 16 ints), never the N = 64 rows
+    assert all(shape.startswith("s32[16") for shape in out["16-gathered"])
+
+
 def test_starts_over_devices_equal_the_vmapped_fit():
     out = run_script("_mesh_fits.py", "starts")
     assert out["starts"] < 1e-10
