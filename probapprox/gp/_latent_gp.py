@@ -34,6 +34,7 @@ from probapprox.gp._fitted import FitConfig, FittedGP
 from probapprox.gp._input_checks import check_inputs, check_lengthscale
 from probapprox.gp._kernels import Kernel
 from probapprox.gp._latent_likelihoods import make_likelihood
+from probapprox.gp._mesh import columns_on_mesh
 from probapprox.gp._predict import predict_latent, prediction_sets
 from probapprox.ordering import Pattern
 
@@ -141,6 +142,7 @@ class LatentGP:
         learn_hyperparameters: bool = True,
         learning_rate: float = 0.01,
         stages: tuple[int, ...] | None = None,
+        mesh: Any = None,
     ) -> LatentGP:
         """Fit q, and θ and φ if ``learn_hyperparameters``, by minibatch Adam.
 
@@ -156,6 +158,9 @@ class LatentGP:
             stages: epochs per stage; the ordering and the initialisation are rebuilt at
                 the start of each stage. Default: ``(⌈E/6⌉, rest)`` when learning the
                 hyperparameters, else ``(E,)``.
+            mesh: a :class:`jax.sharding.Mesh` with a ``"data"`` axis: each step's columns are
+                split over its devices, the table and hyperparameters replicated (see
+                :mod:`probapprox.gp._mesh`); the fit is the same up to the order of sums.
 
         Returns:
             ``self``, with ``fitted_`` (a :class:`~probapprox.gp._fitted.FittedGP`) holding
@@ -195,18 +200,20 @@ class LatentGP:
         if not exact and self.variational == "sic" and n <= EXACT_MAX_N:
             pattern = stage_pattern(cfg, self.kernel, Xh)  # a dense pattern: exact mode
             exact = pattern.nnz == n * (n + 1) // 2
-        if exact:
-            q, kernel, lik, history, iters = fit_exact(
-                self.kernel, self.likelihood, jnp.asarray(Xh), jnp.asarray(yh),
-                jnp.asarray(self.mean), self.nugget, learn=bool(learn_hyperparameters),
+        # the mesh is checked here; the exact mode (dense pattern, n <= EXACT_MAX_N) is one device
+        with columns_on_mesh(mesh):  # each step's columns over the mesh's "data" axis
+            if exact:
+                q, kernel, lik, history, iters = fit_exact(
+                    self.kernel, self.likelihood, jnp.asarray(Xh), jnp.asarray(yh),
+                    jnp.asarray(self.mean), self.nugget, learn=bool(learn_hyperparameters),
+                )  # fmt: skip
+                self.fitted_ = FittedGP(kernel, lik, np.asarray(history), 0, (iters,), exact=q)
+                return self
+            self.fitted_ = fit_stages(
+                cfg, self.kernel, self.likelihood, Xh, yh, stages, batch_size, seed,
+                learn=bool(learn_hyperparameters), learning_rate=learning_rate,
+                first_pattern=pattern,
             )  # fmt: skip
-            self.fitted_ = FittedGP(kernel, lik, np.asarray(history), 0, (iters,), exact=q)
-            return self
-        self.fitted_ = fit_stages(
-            cfg, self.kernel, self.likelihood, Xh, yh, stages, batch_size, seed,
-            learn=bool(learn_hyperparameters), learning_rate=learning_rate,
-            first_pattern=pattern,
-        )  # fmt: skip
         return self
 
     def _config(self, n: int) -> FitConfig:

@@ -27,6 +27,7 @@ from jax import lax
 
 from probapprox.families.sic_gaussian import SICParams
 from probapprox.families.sic_local import gather_rows, local_column_terms, touched_rows
+from probapprox.gp._mesh import shard_columns
 from probapprox.gp._sparse_adam import RowAdamState, row_adam_init, row_adam_update
 from probapprox.linalg import columns_for
 
@@ -156,7 +157,8 @@ def run_epochs(
         batches = jax.random.permutation(key, n)[: steps * b].reshape(steps, b)
 
         def body(s: TrainState, cols: jax.Array) -> tuple[TrainState, tuple]:
-            return _step(s, cols.astype(jnp.int32), lr, lik, data, mu, setup)
+            cols = shard_columns(cols.astype(jnp.int32))  # scale hook: columns over "data"
+            return _step(s, cols, lr, lik, data, mu, setup)
 
         st, (losses, bad) = lax.scan(body, st, batches)
         return st, (losses, jnp.sum(bad))

@@ -41,6 +41,33 @@ def rel(new, ref):
     return float(max(err))
 
 
+def collectives():
+    """What the sharded gradient communicates: an all-reduce, and no all-gather of the data."""
+    from numpyro import handlers
+    from numpyro.infer.util import log_density
+
+    from probapprox.infer import _mesh
+
+    mesh = _mesh.check_mesh(jax.make_mesh((4,), ("data",)), 1)
+    out = {}
+    for sub in (None, 16):
+        (xs, ys), _ = _mesh.place_args((X, Y), {}, mesh, model)
+
+        def grad(a, xs, ys, key, sub=sub):
+            def lp(a):
+                latent = {"a": a, "b": 2.0, "s": 1.0}
+                return log_density(handlers.seed(model, key), (xs, ys, sub), {}, latent)[0]
+
+            with _mesh.shard_subsamples(mesh):
+                return jax.grad(lp)(a)
+
+        txt = jax.jit(grad).lower(1.0, xs, ys, jax.random.PRNGKey(0)).compile().as_text()
+        lines = [ln for ln in txt.splitlines() if " all-gather(" in ln]
+        out[f"{sub}-all-reduce"] = " all-reduce(" in txt or "all-reduce-start(" in txt
+        out[f"{sub}-gathered"] = [ln.split("=")[1].split()[0] for ln in lines]
+    return out
+
+
 def main(case):
     # warm_start=False: the mesh does not touch the warm start, and its compile is slow
     kw = {"num_steps": 20, "progress": False, "early_stop": False, "warm_start": False}
@@ -67,6 +94,8 @@ def main(case):
         placed = pa.infer._mesh.place_state(np.zeros((4, 3)), mesh, batched=True)
         out["starts-spec"] = str(placed.sharding.spec)
         out["starts-devices"] = len({s.device for s in placed.addressable_shards})
+    if case == "hlo":
+        out.update(collectives())
     print(json.dumps(out))
 
 

@@ -38,6 +38,14 @@ def test_data_parallel_fit_equals_the_plain_fit(data_fits, sub, devices):
     assert data_fits[f"{sub}-{devices}-spec"] == "P('data',)"
 
 
+def test_the_gradient_is_all_reduced_and_the_data_stay_sharded():
+    out = run_script("_mesh_fits.py", "hlo")
+    assert out["None-all-reduce"] and out["16-all-reduce"]
+    assert out["None-gathered"] == []
+    # with a subsample only its indices are gathered (b = 16 ints), never the N = 64 rows
+    assert all(shape.startswith("s32[16") for shape in out["16-gathered"])
+
+
 def test_starts_over_devices_equal_the_vmapped_fit():
     out = run_script("_mesh_fits.py", "starts")
     assert out["starts"] < 1e-10
@@ -57,3 +65,23 @@ def test_bad_meshes_are_named():
         pa.infer._mesh.check_mesh(jax.make_mesh((1,), ("batch",), devices=devices), 1)
     mesh = jax.make_mesh((1,), ("starts",), devices=devices)
     assert pa.infer._mesh.check_mesh(mesh, 3) is not None
+
+
+@pytest.mark.slow
+def test_latent_gp_on_four_devices_equals_one_device():
+    out = run_script("_gp_mesh.py", "5000", "2")
+    assert out["1"] < 1e-8
+    assert out["4"] < 1e-8  # max |Δ| / max |value| per array (ν, V, log diag) and the losses
+    assert out["plain-again"]
+
+
+def test_latent_gp_mesh_needs_a_data_axis():
+    import numpy as np
+
+    import probapprox as pa
+
+    gp = pa.gp.LatentGP(pa.gp.Matern32(lengthscale=0.3), "bernoulli")
+    mesh = jax.make_mesh((1,), ("starts",), devices=jax.devices()[:1])
+    x = np.linspace(0, 1, 20)[:, None]
+    with pytest.raises(ValueError, match="with a 'data' axis"):
+        gp.fit(x, (x[:, 0] > 0.5).astype(float), num_epochs=1, mesh=mesh)
