@@ -176,3 +176,23 @@ def test_default_estimators():
     assert isinstance(loss, PathELBO) and loss.path_warmup == 500
     spline = AutoNormalizingFlow(bm.model, flow="spline")
     assert isinstance(spline.default_loss(1000), Trace_ELBO)
+
+
+def _elbo(bm, guide, steps):
+    r = pa.fit(bm.model, guide, *bm.args, num_steps=steps, seed=0, progress=False, **bm.kwargs)
+    return r, r.diagnostics(20_000, seed=5, warn=False).elbo
+
+
+@pytest.mark.parametrize(
+    ("name", "flow"), [("banana", "maf"), pytest.param("eight_schools", "spline", marks=SLOW)]
+)
+def test_flow_starts_at_the_warm_start_and_ends_no_worse_than_the_gaussian(name, flow):
+    """The whitened flow starts as the Laplace Gaussian, so it ends at least as good as it."""
+    from numpyro.infer.autoguide import AutoMultivariateNormal
+
+    bm = get_model(name)
+    g = AutoNormalizingFlow(bm.model, flow=flow, num_layers=4, hidden_dims=(16, 16))
+    r, flow_elbo = _elbo(bm, g, 1000)
+    assert "whitening at the MAP" in r.info["warm_start"], r.info["warm_start"]
+    _, gauss_elbo = _elbo(bm, AutoMultivariateNormal(bm.model), 1000)
+    assert flow_elbo > gauss_elbo - 0.02, (flow_elbo, gauss_elbo)
