@@ -46,7 +46,7 @@ from numpyro.optim import optax_to_numpyro
 
 from probapprox._checks import check_int, check_positive
 from probapprox.families import sic_gaussian as sic
-from probapprox.gp._vecchia_prior import VecchiaGP
+from probapprox.gp import VecchiaGP
 from probapprox.guides._registry import register_guide
 from probapprox.guides._sic_dist import SICNormal
 from probapprox.guides._sic_pattern import as_pattern, pattern_to_data, resolve_pattern

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from probapprox.gp._vecchia_prior import VecchiaGP
+from probapprox.gp import VecchiaGP
 from probapprox.ordering import Pattern
 
 __all__ = ["as_pattern", "pattern_from_data", "pattern_to_data", "resolve_pattern", "same_pattern"]
