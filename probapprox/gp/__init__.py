@@ -8,7 +8,9 @@
 >>> elbo_term = lik.expected_log_prob(1.0, 0.3, 0.5)  # E_{N(0.3, 0.5)} log σ(f)
 
 The column ELBO (``probapprox.gp._elbo``) and the Gauss–Hermite rules
-(``probapprox.gp._quadrature``) are internals of these classes, not public API.
+(``probapprox.gp._quadrature``) are internals of these classes, not public API;
+``inverse_permutation`` (the order map of a ``Pattern``) is importable here for
+``probapprox.guides`` but is not in ``__all__``.
 
 Kernels and likelihoods are frozen JAX pytrees with positive parameters as leaves, plus
 ``to_unconstrained()`` / ``from_unconstrained(...)`` (log map) for an optimiser. Their
@@ -31,6 +33,7 @@ from probapprox.gp._latent_likelihoods import Poisson as Poisson
 from probapprox.gp._latent_likelihoods import StudentT as StudentT
 from probapprox.gp._latent_likelihoods import make_likelihood as make_likelihood
 from probapprox.gp._vecchia_prior import VecchiaGP as VecchiaGP
+from probapprox.gp._vecchia_prior import inverse_permutation as inverse_permutation
 
 __all__ = [
     "RBF",

@@ -24,7 +24,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from probapprox.families import sic_gaussian as sic
-from probapprox.gp._vecchia_prior import inverse_permutation
+from probapprox.gp import inverse_permutation
 from probapprox.ordering import Pattern
 
 __all__ = ["SICNormal"]
