@@ -1,5 +1,6 @@
 """Inference routines: the SVI runner ``fit`` and its result, checkpoints, save/load."""
 
+from probapprox.infer._auto_report import format_ladder as format_ladder
 from probapprox.infer._checkpoint import CheckpointMismatch as CheckpointMismatch
 from probapprox.infer._converge import ConvergenceRule as ConvergenceRule
 from probapprox.infer._converge import ConvergenceWarning as ConvergenceWarning
@@ -21,5 +22,6 @@ __all__ = [
     "Stack",
     "StartSummary",
     "fit",
+    "format_ladder",
     "load",
 ]
