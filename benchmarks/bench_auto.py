@@ -74,7 +74,10 @@ def run_pa(bm, method, steps, seed):
     g = guide(bm.model) if guide else method
     r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=seed, progress=False, **bm.kwargs)
     d = r.diagnostics(10_000, seed=seed + 7, warn=False)
-    return d, r.sample(10_000, seed=seed + 8), r.info.get("auto_family", "")
+    fam = r.info.get("auto_family", "")
+    if fam:
+        print(pa.infer.format_ladder(r.info["auto"]), flush=True)
+    return d, r.sample(10_000, seed=seed + 8), fam
 
 
 def run_numpyro(bm, method, steps, seed):

@@ -5,8 +5,10 @@ First the posterior potential is searched for its maxima from dispersed starts
 each an ordinary :func:`probapprox.fit`, and each is judged from ``num_draws`` (default
 :math:`10^4`) draws by its ELBO :math:`\hat L \pm \mathrm{se}` and PSIS :math:`\hat k`:
 
-* **certified**: :math:`\hat k < 0.7` and no cheaper rung's ELBO beats it by more than two
-  combined standard errors (a worse ELBO means more KL, whatever :math:`\hat k` says);
+* **certified**: :math:`\hat k < 0.7`, no cheaper rung's ELBO beats it by more than two
+  combined standard errors (a worse ELBO means more KL, whatever :math:`\hat k` says), and
+  its draws miss none of the modes found (:func:`._auto_rungs.missed_modes`: PSIS cannot see
+  a mode that ``q`` misses);
 * **stop**: at a certified rung whose successor cannot be expected to help: one mode was found
   and :math:`\hat k < 0.5` (Laplace, Gaussian), or :math:`\hat k < 0.5` for the mixture, whose
   components already sit on every mode found. With several modes the single-Gaussian rung is
@@ -14,7 +16,9 @@ each an ordinary :func:`probapprox.fit`, and each is judged from ``num_draws`` (
 * **result**: the certified rung with the highest ELBO; if none is certified, the rung with the
   highest ELBO and an :class:`~probapprox.ApproximationWarning` saying what was tried.
 
-``max_rung`` (1-4 or a rung name) and ``time_budget`` (seconds, checked before each rung)
+Every rung's fit skips non-finite steps (``skip_nonfinite=True``; they are counted in its
+``num_skipped``), so one bad step does not end a rung. ``max_rung`` (1-4 or a rung name) and
+``time_budget`` (seconds, checked before each rung)
 cap the ladder. The ladder goes to ``result.info["auto"]`` and ``print(result.diagnostics())``.
 
 Reference: Yao, Vehtari, Simpson, Gelman (2018), "Yes, but did it work?: Evaluating
@@ -35,7 +39,7 @@ import numpy as np
 
 from probapprox.diagnostics import ApproximationWarning
 from probapprox.infer._auto_report import format_ladder, ladder_row
-from probapprox.infer._auto_rungs import RUNGS, rung_guide
+from probapprox.infer._auto_rungs import RUNGS, missed_modes, rung_guide
 from probapprox.infer._nonfinite import NonFiniteError
 from probapprox.infer._result import FitResult
 from probapprox.potential import (
@@ -158,12 +162,15 @@ def fit_auto(
             continue
         t = time.perf_counter()
         guide, extra = rung_guide(rung, model, search, mp.dim, dense_max=dense_max, seed=seed)
-        opts = {**options, **extra, "checkpoint": _checkpoint(checkpoint, rung)}
+        # a rung whose steps meet a non-finite value skips them (counted) instead of dying
+        opts = {**options, "skip_nonfinite": True, **extra,
+                "checkpoint": _checkpoint(checkpoint, rung)}  # fmt: skip
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # judged below by its ELBO and k̂ instead
                 res = fit(model, guide, *args, seed=seed, dense_max=dense_max, **opts, **kwargs)
                 d = res.diagnostics(num_draws, seed=seed + 2, warn=False)
+                missed = missed_modes(res.sample(2000, seed=seed + 3), mp.supports, search)
         except (NonFiniteError, ValueError, FloatingPointError) as err:
             rows.append(ladder_row(name, type(guide).__name__, seconds=time.perf_counter() - t,
                                    verdict=f"failed: {str(err).splitlines()[0][:80]}"))  # fmt: skip
@@ -178,9 +185,11 @@ def fit_auto(
             and r["elbo"] - row["elbo"] > 2 * np.hypot(r["elbo_se"], row["elbo_se"])
         ]
         khat_ok = np.isfinite(d.pareto_k) and d.pareto_k < KHAT_CERTIFIED or d.pareto_k == -np.inf
-        row["certified"] = bool(khat_ok and not beaten and np.isfinite(d.elbo))
+        row["certified"] = bool(khat_ok and not beaten and not missed and np.isfinite(d.elbo))
         if row["certified"]:
             row["verdict"] = "certified"
+        elif missed:
+            row["verdict"] = f"not certified: misses {missed} of {len(search.modes)} modes"
         elif beaten:
             row["verdict"] = f"not certified: {beaten[0]} has a higher ELBO"
         else:

@@ -70,3 +70,31 @@ def rung_guide(
     if rung == "flow":
         return AutoNormalizingFlow(model), {}
     raise ValueError(f"Unknown rung {rung!r}; the rungs are {', '.join(RUNGS)}.")
+
+
+def missed_modes(
+    draws: dict[str, Any], supports: dict[str, Any], search: ModeSearch, *, min_share: float = 0.01
+) -> int:
+    r"""How many found modes a rung's draws miss (PSIS k̂ cannot see a missing mode).
+
+    Each draw (constrained site values, unconstrained and flattened in model order) is
+    assigned to its nearest mode in the Mahalanobis distance of that mode's Laplace curvature.
+    A mode whose Laplace mass share :math:`m_k / \sum_j m_j` is at least ``min_share`` is
+    missed when fewer than a tenth of that share of the draws are assigned to it.
+    """
+    if len(search.modes) < 2:
+        return 0
+    from numpyro.distributions.transforms import biject_to
+
+    parts = []
+    for name, support in supports.items():
+        x = np.asarray(biject_to(support).inv(draws[name]))
+        parts.append(x.reshape(x.shape[0], -1))
+    z = np.concatenate(parts, axis=1)
+    dist2 = np.stack([[m.sq_distance(row) for row in z] for m in search.modes], axis=1)
+    nearest = np.argmin(dist2, axis=1)
+    mass = np.array([m.log_mass for m in search.modes])
+    share = np.exp(mass - mass.max())
+    share /= share.sum()
+    got = np.bincount(nearest, minlength=len(share)) / len(nearest)
+    return int(np.sum((share >= min_share) & (got < 0.1 * share)))

@@ -1,5 +1,6 @@
 """``pa.fit(model, "auto")``: the ladder, certification, bad input and the acceptance targets."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -139,3 +140,25 @@ def test_eight_schools_moments(name):
         x = np.asarray(draws[site])
         np.testing.assert_array_less(np.abs(x.mean(0) - mean), 0.1 * ref.sd[site] + 1e-12)
         np.testing.assert_allclose(x.std(0), ref.sd[site], rtol=0.2)
+
+
+def test_missed_modes_sees_what_psis_cannot():
+    from numpyro.distributions import constraints
+
+    from probapprox.infer._auto_rungs import missed_modes
+    from probapprox.potential import find_modes
+
+    locs, w = np.array([[-6.0, 0.0], [6.0, 0.0]]), np.array([0.3, 0.7])
+
+    def u(z):
+        comp = -0.5 * jnp.sum((z - locs) ** 2, -1)
+        return -jax.scipy.special.logsumexp(jnp.log(w) + comp)
+
+    search = find_modes(u, np.array([[-5.0, 1.0], [5.0, -1.0], [7.0, 0.5]]))
+    assert len(search.modes) == 2
+    rng = np.random.default_rng(0)
+    one = {"x": locs[1] + rng.standard_normal((1000, 2))}
+    both = {"x": np.concatenate([locs[0] + rng.standard_normal((300, 2)), one["x"][:700]])}
+    sup = {"x": constraints.real_vector}
+    assert missed_modes(one, sup, search) == 1
+    assert missed_modes(both, sup, search) == 0
