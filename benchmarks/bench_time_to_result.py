@@ -40,7 +40,7 @@ from numpyro.infer import SVI  # noqa: E402
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal  # noqa: E402
 
 import probapprox as pa  # noqa: E402
-from models import get_model  # noqa: E402
+from probapprox.models import get_model  # noqa: E402
 
 GUIDES = {"AutoMultivariateNormal": AutoMultivariateNormal, "AutoNormal": AutoNormal}
 DEFAULT_MODELS = ("linear_regression", "eight_schools", "logistic_regression", "banana")
