@@ -63,7 +63,7 @@ class AutoNormalizingFlow(AutoContinuous):
         num_layers: number of flow layers ``K``.
         base: ``"normal"`` or ``"student_t"`` (learned per-dimension degrees of freedom, for
             heavy-tailed posteriors).
-        hidden_dims: coupling conditioner widths (default ``(max(32, 2D),) * 2``).
+        hidden_dims: coupling / MADE conditioner widths (default ``(max(32, 2D),) * 2``).
         num_bins: spline bins.
         bound: spline interval half-width, on standardised coordinates (identity outside).
         init_df: initial Student-t degrees of freedom.
@@ -76,7 +76,8 @@ class AutoNormalizingFlow(AutoContinuous):
             default 1e-2 for planar/radial, 5e-3 for the couplings.
 
     Multimodal targets: flows are mode-seeking, so anneal the likelihood (Rezende & Mohamed
-    2015) and start wide, e.g. ``init_scale=3.0`` with
+    2015; ``PathELBO`` tempers the observed and factor sites only) and start wide, e.g.
+    ``init_scale=3.0`` with
     ``loss=PathELBO(16, path_warmup=n, anneal_steps=n // 2)`` for ``n`` steps. Measured on
     the two-lobed U1 energy with an 8-layer spline, 8000 steps and 8 seeds: median KL(q‖p)
     0.020 (6 of 8 below 0.05), against 0.67 without annealing (mostly one lobe, KL ≈ log 2).
