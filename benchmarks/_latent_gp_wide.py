@@ -71,31 +71,38 @@ def run_peer(data: dict, script: str, runs: list[dict], torch_py: Path) -> list[
     return rows
 
 
+def _score(r: dict, data: dict, seed: int) -> dict:
+    mean, var = r.pop("mean"), r.pop("var")
+    r |= scores(mean, var, data["f_test"]) | {"seed": seed}
+    r["s_per_epoch"] = r["fit_s"] / r["epochs"] if r.get("epochs") else None
+    per_epoch = "–" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}"
+    print(f"  wide seed {seed} {r['method']}: fit {r['fit_s']:.1f} s, s/epoch {per_epoch}, "
+          f"NLL {r['nll']:.3f}, RMSE {r['rmse']:.3f}", flush=True)  # fmt: skip
+    return r
+
+
 def wide(seed: int, torch_py: Path, methods: tuple[str, ...]) -> list[dict]:
-    """One seed of every selected method (``ours``, ``vnngp``, ``svgp``, ``gpboost``)."""
+    """One seed of every selected method (``ours``, ``vnngp``, ``svgp``, ``gpboost``).
+
+    Each row is scored and printed as soon as its method finishes.
+    """
     data = wide_data(seed)
-    rows = []
-    if "ours" in methods:
-        rows.append(run_ours(data))
     common = {"seed": seed, "threads": 1, "batch_size": 128}
-    if "vnngp" in methods:
-        rows += run_peer(data, "_gpytorch_peer.py", [{"method": "vnngp", "m": 10, "lr": 0.01,
-                         "epochs": VNNGP_EPOCHS, **common}], torch_py)  # fmt: skip
-    if "svgp" in methods:
-        rows += run_peer(data, "_gpytorch_peer.py", [{"method": "svgp", "m": 400, "lr": 0.1,
-                         "adam_lr": 0.01, "epochs": SVGP_EPOCHS, **common}], torch_py)  # fmt: skip
-    if "gpboost" in methods:
-        rows += run_peer(data, "_latent_gp_gpboost.py", [{"method": "gpboost", "m": 10,
-                         **common}], torch_py)  # fmt: skip
+    peers = {
+        "vnngp": ("_gpytorch_peer.py", {"method": "vnngp", "m": 10, "lr": 0.01,
+                                        "epochs": VNNGP_EPOCHS}),
+        "svgp": ("_gpytorch_peer.py", {"method": "svgp", "m": 400, "lr": 0.1,
+                                       "adam_lr": 0.01, "epochs": SVGP_EPOCHS}),
+        "gpboost": ("_latent_gp_gpboost.py", {"method": "gpboost", "m": 10}),
+    }  # fmt: skip
     out = []
-    for r in rows:
-        mean, var = r.pop("mean"), r.pop("var")
-        r |= scores(mean, var, data["f_test"]) | {"seed": seed}
-        r["s_per_epoch"] = r["fit_s"] / r["epochs"] if r.get("epochs") else None
-        out.append(r)
-        print(f"  wide seed {seed} {r['method']}: fit {r['fit_s']:.1f} s, s/epoch "
-              f"{r['s_per_epoch'] if r['s_per_epoch'] is None else round(r['s_per_epoch'], 3)}, "
-              f"NLL {r['nll']:.3f}, RMSE {r['rmse']:.3f}", flush=True)  # fmt: skip
+    for method in methods:
+        if method == "ours":
+            rows = [run_ours(data)]
+        else:
+            script, run = peers[method]
+            rows = run_peer(data, script, [run | common], torch_py)
+        out += [_score(r, data, seed) for r in rows]
     return out
 
 

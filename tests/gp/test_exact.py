@@ -168,7 +168,7 @@ def test_the_mode_follows_the_pattern(monkeypatch):
     import probapprox.gp._latent_gp as latent
 
     kernel, x, y = _bernoulli(40, 5)
-    kw = {"num_epochs": 0, "learn_hyperparameters": False}  # mode and pattern only
+    kw = {"num_epochs": 1, "stages": (0,), "learn_hyperparameters": False}  # no epochs
 
     def fit(**options):
         return pa.gp.LatentGP(kernel, "bernoulli", init="prior", **options).fit(x, y, **kw)
