@@ -151,7 +151,8 @@ def fit_auto(
             rows.append(ladder_row(name, "-", verdict=f"skipped: max_rung={top}"))
             fits.append(None)
             continue
-        if budget is not None and time.perf_counter() - t0 > budget and fits:
+        spent = budget is not None and time.perf_counter() - t0 > budget
+        if spent and any(f is not None for f in fits):
             rows.append(ladder_row(name, "-", verdict=f"skipped: time_budget={budget} s spent"))
             fits.append(None)
             continue

@@ -179,11 +179,9 @@ def find_modes(
         ends, values, dec, evals = np.asarray(z), np.asarray(f), np.asarray(dec), np.asarray(hd)
         curv = [np.asarray(a[i]) for i in range(len(starts))]
         scales = 1.0 / np.sqrt(np.asarray(a))
-    floors = np.asarray(a).min(axis=1)
     finite = np.isfinite(values) & np.all(np.isfinite(ends), axis=1)
     converged = finite & (dec < CONVERGED_DECREMENT) & np.all(evals > 0, axis=1)
     values = np.where(finite, values, np.inf)
-    del floors
     modes: list[Mode] = []
     for i in np.argsort(values):
         if not converged[i]:

@@ -82,11 +82,12 @@ def test_conjugate_stops_at_laplace_and_behaves_like_any_fit(tmp_path):
 def test_max_rung_caps_and_an_uncertified_ladder_warns():
     bm = get_model("four_modes")
     with pytest.warns(pa.ApproximationWarning, match="no family was certified"):
-        r = _auto(bm, max_rung="laplace")
+        r = _auto(bm, max_rung="gaussian", time_budget=1e-6)  # the first rung always runs
     rows = r.info["auto"]
     assert r.info["auto_modes"] == 4 and r.info["auto_family"] == "laplace"
     assert not rows[0]["certified"] and rows[0]["khat"] > 0.7
-    assert all(row["verdict"].startswith("skipped: max_rung=1") for row in rows[1:])
+    assert rows[1]["verdict"].startswith("skipped: time_budget")
+    assert all(row["verdict"].startswith("skipped: max_rung=2") for row in rows[2:])
 
 
 def _masses(x):
