@@ -25,7 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probapprox.demo._auto import AutoRow, format_auto_table, run_auto
-from probapprox.demo._bundled import DEMO_PLAN, QUICK_PLAN, Row, format_table, run_bundled
+from probapprox.demo._bundled import (
+    DEMO_PLAN,
+    QUICK_PLAN,
+    Row,
+    _finish,
+    _fit_model,
+    _num_workers,
+    _plan_jobs,
+    _pool,
+    format_table,
+    run_bundled,
+)
 from probapprox.demo._gp import format_gp_table, logistic_baseline, run_gp_demo
 from probapprox.demo._laplace import (
     LaplaceRow,
@@ -90,22 +101,27 @@ def _auto(out: Path, *, quick: bool) -> str:
     return format_auto_table(run_auto(out, quick=quick))
 
 
-def _laplace(out: Path, *, quick: bool) -> str:
+def _laplace_section(out: Path, *, quick: bool) -> str:
     rows = run_laplace_demo(out, quick=quick)
     return "\n".join([format_laplace_table(rows), "", *explain_laplace_rows(rows)])
 
 
-def _gp(out: Path, *, quick: bool) -> str:
+def _gp_section(out: Path, *, quick: bool) -> str:
     return format_gp_table(run_gp_demo(out, quick=quick))
 
 
-# The sections after ``bundled`` (which always runs first and alone takes ``models=``).
+# The sections besides ``bundled``: their tables print after its table, in this order (with
+# worker processes they run alongside the model fits). ``models=`` runs ``bundled`` alone.
 SECTIONS: tuple[Section, ...] = (
     Section("auto", 'pa.fit(model, "auto"): the family ladder on bundled posteriors', _auto),
-    Section("laplace", "Laplace on the digits MLP (last-layer KFAC, marglik prior)", _laplace),
-    Section("gp", "Latent-GP classification of the wells data (DKLGP)", _gp, in_quick=False),
+    Section(
+        "laplace", "Laplace on the digits MLP (last-layer KFAC, marglik prior)", _laplace_section
+    ),
+    Section(
+        "gp", "Latent-GP classification of the wells data (DKLGP)", _gp_section, in_quick=False
+    ),
 )
-"""The demo's sections after ``bundled``, in the order they run."""
+"""The demo's sections besides ``bundled``, in the order their tables print."""
 
 
 def run(
@@ -121,7 +137,8 @@ def run(
         out: Output folder (created if missing).
         quick: The short plan (fewer models, steps and draws; no GP section).
         models: Only the ``bundled`` section, for these bundled model names.
-        workers: Processes fitting the bundled models at once (default: one per CPU).
+        workers: Processes running the model fits and the sections at once (default: one
+            per CPU); ``1`` runs everything in this process, in order.
 
     Raises:
         ValueError: If a name in ``models`` is not a bundled model (lists the valid names).
@@ -130,16 +147,24 @@ def run(
     out = Path(out)
     wall, cpu = time.perf_counter(), sum(os.times()[:4])
     print(f"probapprox demo ({'quick' if quick else 'full'}): writing to {out}/", flush=True)
-    print("\nBundled models × guides:", flush=True)
-    rows = run_bundled(out, quick=quick, models=models, workers=workers)
-    print("\n" + format_table(rows), flush=True)
-    if not models:
-        for section in SECTIONS:
-            if quick and not section.in_quick:
-                continue
-            print(f"\n{section.title}:", flush=True)
-            table = section.body(out, quick=quick)
-            print("\n" + table, flush=True)
+    jobs = _plan_jobs(out, quick=quick, models=models)
+    sections = [] if models else [s for s in SECTIONS if s.in_quick or not quick]
+    workers = _num_workers(workers, len(jobs) + len(sections))
+    print(f"\nBundled models × guides ({workers} worker processes):", flush=True)
+    if workers == 1:
+        rows = _finish(out, [_fit_model(*job) for job in jobs])
+        print("\n" + format_table(rows), flush=True)
+        for section in sections:
+            print(f"\n{section.title}:\n\n" + section.body(out, quick=quick), flush=True)
+    else:
+        with _pool(workers) as pool:
+            # the sections are the longest tasks: submitted first, they overlap the model fits
+            tables = [pool.submit(s.body, out, quick=quick) for s in sections]
+            fits = [pool.submit(_fit_model, *job) for job in jobs]
+            rows = _finish(out, [f.result() for f in fits])
+            print("\n" + format_table(rows), flush=True)
+            for section, table in zip(sections, tables, strict=True):
+                print(f"\n{section.title}:\n\n" + table.result(), flush=True)
     # CPU seconds of this process and its workers, whatever the load now: on a quiet machine
     # the wall time is about the CPU time divided by the busy workers (compilation is serial)
     wall = time.perf_counter() - wall

@@ -217,6 +217,41 @@ def _fit_model(
     return rows
 
 
+def _plan_jobs(out: Path, *, quick: bool, models: list[str] | None) -> list[tuple]:
+    """Arguments of :func:`_fit_model`, one tuple per model of the plan (names checked)."""
+    from probapprox.models import get_model
+
+    plan = dict(QUICK_PLAN if quick else DEMO_PLAN)
+    if models:
+        plan = {m: plan.get(m, DEMO_PLAN.get(m, (FR,))) for m in models}
+    for name in plan:
+        get_model(name)  # fail early with the list of valid names
+    num_steps, num_draws = (QUICK_STEPS, QUICK_DRAWS) if quick else (FULL_STEPS, FULL_DRAWS)
+    out.mkdir(parents=True, exist_ok=True)
+    return [(out, name, guides, num_steps, num_draws) for name, guides in plan.items()]
+
+
+def _num_workers(requested: int | None, tasks: int) -> int:
+    """``requested``, or the CPUs this process may use; at least 1, at most ``tasks``."""
+    if requested is None:
+        requested = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return max(1, min(requested, tasks))
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes (spawned: a forked JAX runtime is not safe) with 64-bit floats."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+
+
+def _finish(out: Path, per_model: list[list[Row]]) -> list[Row]:
+    """Rows in the plan's order; writes ``summary.json`` and ``summary.md``."""
+    rows = [row for model_rows in per_model for row in model_rows]
+    (out / "summary.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    (out / "summary.md").write_text(format_table(rows) + "\n")
+    return rows
+
+
 def run_bundled(
     out: str | os.PathLike,
     *,
@@ -241,27 +276,10 @@ def run_bundled(
         ValueError: If a name in ``models`` is not a bundled model (lists the valid names).
 
     """
-    from probapprox.models import get_model
-
-    plan = dict(QUICK_PLAN if quick else DEMO_PLAN)
-    if models:
-        plan = {m: plan.get(m, DEMO_PLAN.get(m, (FR,))) for m in models}
-    for name in plan:
-        get_model(name)  # fail early with the list of valid names
-    num_steps, num_draws = (QUICK_STEPS, QUICK_DRAWS) if quick else (FULL_STEPS, FULL_DRAWS)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    workers = max(1, min(workers, len(plan)))
-    jobs = [(out, name, guides, num_steps, num_draws) for name, guides in plan.items()]
+    jobs = _plan_jobs(out, quick=quick, models=models)
+    workers = _num_workers(workers, len(jobs))
     if workers == 1:
-        per_model = [_fit_model(*job) for job in jobs]
-    else:  # spawn: a forked JAX runtime is not safe
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            per_model = list(pool.map(_fit_model, *zip(*jobs, strict=True)))
-    rows = [row for model_rows in per_model for row in model_rows]
-    (out / "summary.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
-    (out / "summary.md").write_text(format_table(rows) + "\n")
-    return rows
+        return _finish(out, [_fit_model(*job) for job in jobs])
+    with _pool(workers) as pool:
+        return _finish(out, list(pool.map(_fit_model, *zip(*jobs, strict=True))))
