@@ -69,7 +69,7 @@ def _matrix_free(
         _check_finite(lr.u)
         return lr, n
     if kw["activation"] is None:
-        z = jax.jit(model.f)(model.theta, model.inputs)
+        z = _logits(model.f, model.theta, model.inputs)
         kron = last_layer_kron(
             z, model.inputs, y, likelihood=likelihood, curvature=curvature, bias=kw["kron_bias"]
         )
@@ -80,6 +80,10 @@ def _matrix_free(
         )  # fmt: skip
     _check_finite(*[x for blk in kron.blocks for x in (blk.a, blk.b)])
     return kron, 0
+
+
+# The flat logits as one program, shared by every fit (``f`` is hashable by value).
+_logits = jax.jit(lambda f, theta, inputs: f(theta, inputs), static_argnums=0)
 
 
 def _check_mlp_params(params: Any) -> None:
@@ -94,7 +98,7 @@ def _check_mlp_params(params: Any) -> None:
 
 
 def _check_logits(nll_map: Array, bad: Array) -> None:
-    if float(bad) > 0 or not bool(jnp.isfinite(nll_map)):
+    if float(bad) > 0 or not np.isfinite(float(nll_map)):
         raise ValueError(
             f"{_OWNER}: apply_fn(params_map, X) has non-finite logits at the MAP "
             f"({int(bad)} non-finite values); check params_map and X."

@@ -16,7 +16,7 @@ from probapprox._checks import check_choice, check_int
 from probapprox._random import standard_normal
 from probapprox.laplace._jacobians import Jacobians
 from probapprox.laplace._marglik import log_marglik, maximise
-from probapprox.laplace._network import FlatModel, batch_indices, check_data
+from probapprox.laplace._network import FlatModel, batch_indices, check_data, to_device
 from probapprox.laplace._tuning import grid_nll
 
 __all__ = ["Laplace", "prior_vector"]
@@ -35,17 +35,22 @@ def _draw(factor: Any, theta: Array, key: Array, n: int) -> Array:
     return theta[None, :] + factor.sqrt_apply(z).T
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
+@functools.partial(jax.jit, static_argnums=(0, 5))
 def _logit_moments(
-    f: Callable, theta: Array, inputs: Array, idx: Array, factor: Any
+    f: Callable, theta: Array, inputs: Array, idx: Array, factor: Any, n: int
 ) -> tuple[Array, Array]:
-    r"""Per-example logits and :math:`J\Sigma J^\top` (``factor.logit_cov``) over batches."""
+    r"""Logits ``(n, C)`` and :math:`J\Sigma J^\top` ``(n, C, C)`` (``factor.logit_cov``).
+
+    Computed over the batches ``idx``; their padding rows are dropped.
+    """
 
     def one(i: Array) -> tuple[Array, Array]:
         xb = inputs[i]
         return f(theta, xb), factor.logit_cov(Jacobians(f, theta, xb))
 
-    return jax.lax.map(one, idx)
+    mean, cov = jax.lax.map(one, idx)
+    c = mean.shape[-1]
+    return mean.reshape(-1, c)[:n], cov.reshape(-1, c, c)[:n]
 
 
 def _check_grid(owner: str, grid: Any, dtype: Any) -> Array:
@@ -157,14 +162,12 @@ class Laplace:
             ``mean`` of shape ``(N, C)`` and ``cov`` of shape ``(N, C, C)``.
 
         """
-        inputs = self.model.to_inputs(jnp.asarray(X_new))
+        inputs = self.model.to_inputs(to_device(X_new))
         bs = self.batch_size if batch_size is None else batch_size
         bs = check_int("Laplace.logits", "batch_size", bs)
         n = inputs.shape[0]
         idx, _ = batch_indices(n, bs)
-        mean, cov = _logit_moments(self.model.f, self.model.theta, inputs, idx, self._factor)
-        c = mean.shape[-1]
-        return mean.reshape(-1, c)[:n], cov.reshape(-1, c, c)[:n]
+        return _logit_moments(self.model.f, self.model.theta, inputs, idx, self._factor, n)
 
     def sample(self, key: Array, n: int) -> Any:
         r"""Draw ``n`` parameter pytrees :math:`\theta_* + S z`, :math:`z \sim \mathcal N(0, I)`.
@@ -208,18 +211,17 @@ class Laplace:
         if method == "marglik":
             num_steps = check_int(owner, "num_steps", num_steps, minimum=0)
             scalar = structure == "scalar"
-            x0 = (
-                jnp.log(jnp.mean(self.prior_precision))[None]
-                if scalar
-                else jnp.log(self.prior_precision)
-            )
+            # host arithmetic on a handful of numbers: no eager XLA programs to compile
+            delta0 = np.asarray(self.prior_precision, np.float64)
+            x0 = np.log(np.mean(delta0))[None] if scalar else np.log(delta0)
             x = maximise(
-                x0.astype(dt), self.curv, self.model.theta, jnp.asarray(self.group_index),
+                to_device(x0.astype(dt)), self.curv, self.model.theta,
+                to_device(self.group_index),
                 self.nll_map, scalar=scalar, num_steps=num_steps,
                 learning_rate=float(learning_rate),
             )  # fmt: skip
-            delta = jnp.broadcast_to(jnp.exp(x), (num_groups,))
-            return dataclasses.replace(self, prior_precision=delta)
+            delta = np.broadcast_to(np.exp(np.asarray(x)), (num_groups,))
+            return dataclasses.replace(self, prior_precision=to_device(delta.astype(dt)))
         if structure != "scalar":
             raise ValueError(f"{owner}(method='grid') supports structure='scalar' only.")
         if X_val is None or y_val is None:

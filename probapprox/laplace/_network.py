@@ -9,6 +9,7 @@ ravelled dict ``{"W": W, "b": b}``, i.e. the row-major ``vec`` of :math:`[W; b^\
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -17,7 +18,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-__all__ = ["FlatModel", "Unravel", "build_model", "check_data", "batch_indices"]
+__all__ = ["FlatModel", "Unravel", "build_model", "check_data", "batch_indices", "to_device"]
+
+
+def to_device(x: Any) -> Array:
+    """``jnp.asarray(x)`` without compiling an XLA program.
+
+    ``jnp.asarray`` of a numpy array compiles one per shape in a fresh process. JAX arrays
+    pass through; the rest is transferred by :func:`jax.device_put` (same dtype rules).
+    """
+    return x if isinstance(x, jax.Array) else jax.device_put(np.asarray(x))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +48,8 @@ class Unravel:
         leaves, treedef = jax.tree_util.tree_flatten(tree)
         leaves = [jnp.asarray(x) for x in leaves]
         dt = dtype or jnp.result_type(*leaves)
-        flat = jnp.concatenate([jnp.ravel(x).astype(dt) for x in leaves])
+        # on the host: one transfer, no eager XLA programs to compile in a fresh process
+        flat = to_device(np.concatenate([np.ravel(np.asarray(x)).astype(dt) for x in leaves]))
         shapes = tuple(tuple(x.shape) for x in leaves)
         return flat, cls(treedef, shapes, tuple(str(x.dtype) for x in leaves))
 
@@ -105,7 +116,7 @@ class FlatModel(NamedTuple):
 
 def check_data(X: Any, y: Any, likelihood: str) -> tuple[Array, Array]:
     """Validate ``X`` and integer labels ``y``; raise ValueError naming the argument."""
-    X = jnp.asarray(X)
+    X = to_device(X)
     y_np = np.asarray(y)
     if X.ndim < 1 or X.shape[0] == 0:
         raise ValueError(f"fit_laplace(X=...) needs a leading data axis; got shape {X.shape}.")
@@ -123,7 +134,7 @@ def check_data(X: Any, y: Any, likelihood: str) -> tuple[Array, Array]:
         raise ValueError("fit_laplace(y=...) must be 0/1 for likelihood='bernoulli'.")
     if np.any(y_np < 0):
         raise ValueError("fit_laplace(y=...) labels must be >= 0.")
-    return X, jnp.asarray(y_np)
+    return X, to_device(y_np)
 
 
 def _leaf_names(tree: Any) -> tuple[str, ...]:
@@ -154,6 +165,48 @@ def _default_last_layer(params: Any) -> dict[str, Array]:
         "fit_laplace(subset='last_layer') needs last_layer={'W': W, 'b': b} unless params_map "
         "is a list of dense layers dict(W=..., b=...) (the probapprox.laplace.mlp_apply format)."
     )
+
+
+# errors of a function that runs eagerly but not under jax.jit (value-dependent Python)
+_NOT_JITTABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+_first_rows_jit = jax.jit(lambda fn, a, x, k: fn(a, x[:k]), static_argnums=(0, 3))
+
+
+def _first_rows(fn: Callable, a: Any, x: Array, k: int) -> Array:
+    """``fn(a, x[:k])`` as one compiled program, shared by every fit with the same ``fn``.
+
+    The flat logits are hashable by value; an unhashable ``fn`` runs eagerly.
+    """
+    try:
+        hash(fn)
+    except TypeError:
+        return fn(a, x[:k])
+    try:
+        return _first_rows_jit(fn, a, x, k)
+    except _NOT_JITTABLE:
+        return fn(a, x[:k])
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_cached(fn: Callable) -> Callable:
+    return jax.jit(fn)
+
+
+def _jitted(fn: Callable) -> Callable:
+    """``jax.jit(fn)``, one wrapper per function (so later fits reuse its compilation).
+
+    A fresh process otherwise compiles one small XLA program per eager operation of ``fn``.
+    Unhashable callables are returned as they are.
+    """
+    try:
+        return _jitted_cached(fn)
+    except TypeError:
+        return fn
 
 
 def build_model(
@@ -190,8 +243,13 @@ def build_model(
         theta, unravel = Unravel.ravel(ll)
         f = LastLayerLogits(unravel, likelihood)
 
+        features = _jitted(feature_fn)
+
         def to_inputs(x: Array) -> Array:
-            return feature_fn(params, x).astype(theta.dtype)
+            try:
+                return features(params, x).astype(theta.dtype)
+            except _NOT_JITTABLE:  # a feature_fn that only runs eagerly
+                return feature_fn(params, x).astype(theta.dtype)
 
         inputs = to_inputs(X)
         if inputs.ndim != 2 or inputs.shape[0] != X.shape[0]:
@@ -199,8 +257,10 @@ def build_model(
                 f"fit_laplace(feature_fn=...) must return (N, H) features; got {inputs.shape}."
             )
         k = min(8, X.shape[0])
-        want = _as_logits(apply_fn(params, X[:k]), k, likelihood)
-        if not np.allclose(np.asarray(f(theta, inputs[:k])), np.asarray(want), atol=1e-4):
+        want = _as_logits(_first_rows(apply_fn, params, X, k), k, likelihood)
+        if not np.allclose(
+            np.asarray(_first_rows(f, theta, inputs, k)), np.asarray(want), atol=1e-4
+        ):
             raise ValueError(
                 "fit_laplace(feature_fn=..., last_layer=...) do not reproduce apply_fn: "
                 "apply_fn(params, X) must equal feature_fn(params, X) @ W + b."
@@ -208,7 +268,7 @@ def build_model(
         group_index = np.zeros(theta.shape[0], dtype=np.int32)
         group_index[np.size(ll["W"]) :] = 1
         names = ("['W']", "['b']")
-    z = f(theta, inputs[: min(8, X.shape[0])])
+    z = _first_rows(f, theta, inputs, min(8, X.shape[0]))
     return FlatModel(f, theta, unravel, inputs, to_inputs, group_index, names, int(z.shape[-1]))
 
 
@@ -219,4 +279,4 @@ def batch_indices(n: int, batch_size: int) -> tuple[Array, Array]:
     idx = np.arange(nb * batch_size)
     mask = (idx < n).astype(np.float64)
     idx = np.where(idx < n, idx, 0)
-    return jnp.asarray(idx.reshape(nb, batch_size)), jnp.asarray(mask.reshape(nb, batch_size))
+    return to_device(idx.reshape(nb, batch_size)), to_device(mask.reshape(nb, batch_size))

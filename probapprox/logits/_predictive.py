@@ -6,7 +6,7 @@ Softmax-trained models, :math:`p = \mathbb E[\mathrm{softmax}(z)]`:
   set of 512 antithetic, whitened scrambled-Sobol points ε (exact for cubic polynomials
   and at Σ = 0). The recommended softmax predictive: on the digits MLP's Laplace logit
   Gaussians (last-layer and all-layer KFAC, diagonal, full) it is closer to a 10⁵-draw
-  reference than ``"mc"`` with 1000 draws, at about 1/20 of its time (see
+  reference than ``"mc"`` with 1000 draws, at about 1/25 of its time (see
   :mod:`probapprox.logits._sigma_points`).
 * ``"mc"``: Monte Carlo in antithetic pairs μ ± Lε (full covariance through its Cholesky
   factor L when given).

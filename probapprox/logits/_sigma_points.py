@@ -30,8 +30,8 @@ symmetric rule (2C² + 1 = 201 points) reaches 7e-4 / 1.4e-3 (test / rotated tes
 smoothing part of the variance with the pairwise mean-field gains at most 1.3×; a
 linearised-sigmoid control variate makes some probabilities negative. This rule's mean KL
 from a 10⁵-draw reference with 512 points (the default) is 1.2e-4 / 8.7e-5, against
-2.8e-4 / 3.1e-4 for 1000 antithetic Monte Carlo draws, at about 1/20 of their time (256
-points: 2.3e-4 / 1.5e-4 at 1/45). It also beats MC-1000 on the all-layer KFAC, diagonal and
+2.8e-4 / 3.1e-4 for 1000 antithetic Monte Carlo draws, at about 1/25 of their time (256
+points: 2.4e-4 / 1.5e-4 at 1/50). It also beats MC-1000 on the all-layer KFAC, diagonal and
 full-covariance Gaussians of the same network (see the benchmark's table).
 
 References:
