@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 from _laplace_digits_common import train_map  # noqa: E402
 from _meta import run_meta, write_results  # noqa: E402
 
-from models.digits import split_digits  # noqa: E402
+from probapprox.models.digits import split_digits  # noqa: E402
 
 OURS = r"""
 import json, statistics, sys, time
