@@ -21,6 +21,7 @@ from probapprox import (
     logits,
     optim,
     ordering,
+    potential,
 )
 from probapprox.diagnostics import ApproximationWarning, Diagnostics
 from probapprox.infer import (
@@ -66,4 +67,5 @@ __all__ = [
     "logits",
     "optim",
     "ordering",
+    "potential",
 ]

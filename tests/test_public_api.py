@@ -17,43 +17,11 @@ gen_api_doc = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("gen_api_doc", gen_api_doc)  # dataclasses look the module up
 _spec.loader.exec_module(gen_api_doc)
 
-# Names other helpers' packages still export without a doc: their owners prune them (issue 16).
-# The lead empties this list after merging their branches.
-UNDOCUMENTED_ALLOWED = {
-    "probapprox.laplace.CURVATURES",
-    "probapprox.laplace.LIKELIHOODS",
-    "probapprox.laplace.STRUCTURES",
-    "probapprox.laplace.SUBSETS",
-    "probapprox.logits.BRIDGE_CORRECTIONS",
-    "probapprox.logits.METHODS",
-}
+# Public names allowed without a docstring (none: keep it that way).
+UNDOCUMENTED_ALLOWED: set[str] = set()  # every public name has a docstring
 
-# (importing module, imported private name) pairs known when this test was written, each waiting
-# on a package whose public __init__ another branch of issue 16 is reshaping (gp/linalg: the gp
-# branch; logits/laplace: the logits branch; infer: the fitplan branch; guides._laplace: the auto
-# branch). The lead removes entries as those branches merge; the list may only shrink.
-PRIVATE_IMPORTS_ALLOWED: set[tuple[str, str]] = {
-    # linalg's validators: the gp branch decides whether they stay public
-    ("probapprox.families.sic_gaussian", "probapprox.linalg._pattern.check_cols"),
-    ("probapprox.families.sic_gaussian", "probapprox.linalg._pattern.check_pattern"),
-    ("probapprox.families.sic_gaussian", "probapprox.linalg._pattern.check_subset"),
-    ("probapprox.gp._bernoulli", "probapprox.logits._gaussian_expectations.LAMBDA0"),
-    ("probapprox.gp._bernoulli", "probapprox.logits._gaussian_expectations.expected_normcdf"),
-    ("probapprox.gp._bernoulli", "probapprox.logits._gaussian_expectations.log_expected_normcdf"),
-    ("probapprox.gp._init", "probapprox.linalg._padded._matvec"),
-    ("probapprox.gp._init", "probapprox.linalg._padded._rmatvec"),
-    ("probapprox.gp._init", "probapprox.linalg._padded._sweep"),
-    ("probapprox.guides._laplace", "probapprox.laplace._model_curvature.MODEL_CURVATURES"),
-    ("probapprox.guides._laplace", "probapprox.laplace._model_curvature.model_curvature"),
-    ("probapprox.guides._laplace", "probapprox.laplace._model_posterior.MODEL_STRUCTURES"),
-    ("probapprox.guides._laplace", "probapprox.laplace._model_posterior.diag_posterior"),
-    ("probapprox.guides._laplace", "probapprox.laplace._model_posterior.full_posterior"),
-    ("probapprox.guides._laplace", "probapprox.laplace._model_posterior.lowrank_posterior"),
-    # gp does not export inverse_permutation (cached, validating) yet: the gp branch
-    ("probapprox.guides._sic_dist", "probapprox.gp._vecchia_prior.inverse_permutation"),
-    ("probapprox.infer._step", "probapprox.estimators._path.STEP_KWARG"),
-    ("probapprox.infer._warmstart", "probapprox.laplace._model_curvature.diagonal"),
-}
+# (importing module, imported private name) pairs allowed (none: keep it that way).
+PRIVATE_IMPORTS_ALLOWED: set[tuple[str, str]] = set()  # no exceptions left
 
 
 @pytest.fixture(scope="module")

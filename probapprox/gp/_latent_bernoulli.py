@@ -29,11 +29,7 @@ from probapprox._checks import check_choice
 from probapprox.gp._latent_likelihood_base import Likelihood, as_float
 from probapprox.gp._params import register_frozen_pytree
 from probapprox.gp._quadrature import DEFAULT_NUM_POINTS, gh_expectation
-from probapprox.logits._gaussian_expectations import (
-    LAMBDA0,
-    expected_normcdf,
-    log_expected_normcdf,
-)
+from probapprox.logits import LAMBDA0, expected_normcdf, log_expected_normcdf
 
 __all__ = ["Bernoulli"]
 

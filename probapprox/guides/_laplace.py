@@ -43,12 +43,13 @@ from numpyro.infer.util import potential_energy
 
 from probapprox.guides._laplace_dist import LowRankPrecisionNormal
 from probapprox.guides._registry import register_guide
-from probapprox.laplace._model_curvature import MODEL_CURVATURES, model_curvature
-from probapprox.laplace._model_posterior import (
+from probapprox.laplace import (
+    MODEL_CURVATURES,
     MODEL_STRUCTURES,
     diag_posterior,
     full_posterior,
     lowrank_posterior,
+    model_curvature,
 )
 from probapprox.potential import lbfgs_map, newton_map
 

@@ -18,6 +18,14 @@ from probapprox.laplace._mlp import mlp_apply as mlp_apply
 from probapprox.laplace._mlp import mlp_features as mlp_features
 from probapprox.laplace._mlp import mlp_init as mlp_init
 
+# the NumPyro-model side, for guides.AutoLaplace; not in __all__
+from probapprox.laplace._model_curvature import MODEL_CURVATURES as MODEL_CURVATURES  # noqa: E402
+from probapprox.laplace._model_curvature import model_curvature as model_curvature  # noqa: E402
+from probapprox.laplace._model_posterior import MODEL_STRUCTURES as MODEL_STRUCTURES  # noqa: E402
+from probapprox.laplace._model_posterior import diag_posterior as diag_posterior  # noqa: E402
+from probapprox.laplace._model_posterior import full_posterior as full_posterior  # noqa: E402
+from probapprox.laplace._model_posterior import lowrank_posterior as lowrank_posterior  # noqa: E402
+
 __all__ = [
     "MLP",
     "Laplace",

@@ -10,11 +10,16 @@ with the normCDF/sigmoid links). Nothing here sets ``jax.config``. The float64 a
 claims in the docstrings need 64-bit floats (``jax_enable_x64``) enabled by the caller.
 """
 
+# helpers for the GP's probit likelihood; not in __all__
+from probapprox.logits._gaussian_expectations import LAMBDA0 as LAMBDA0  # noqa: E402
 from probapprox.logits._gaussian_expectations import expected_exp as expected_exp
 from probapprox.logits._gaussian_expectations import expected_normcdf as expected_normcdf
 from probapprox.logits._gaussian_expectations import expected_normcdf_sq as expected_normcdf_sq
 from probapprox.logits._gaussian_expectations import expected_sigmoid as expected_sigmoid
 from probapprox.logits._gaussian_expectations import expected_sigmoid_sq as expected_sigmoid_sq
+from probapprox.logits._gaussian_expectations import (  # noqa: E402
+    log_expected_normcdf as log_expected_normcdf,
+)
 from probapprox.logits._link_categorical import NormCDFCategorical as NormCDFCategorical
 from probapprox.logits._link_categorical import SigmoidCategorical as SigmoidCategorical
 from probapprox.logits._metrics import accuracy as accuracy

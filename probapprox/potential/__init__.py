@@ -29,7 +29,6 @@ from probapprox.potential._newton import newton_map as newton_map
 from probapprox.potential._newton import value_grad_hess as value_grad_hess
 
 __all__ = [
-    "MERGE_TOL",
     "Mode",
     "ModeSearch",
     "ModelPotential",
