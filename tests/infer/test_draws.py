@@ -15,7 +15,8 @@ def test_one_program_serves_sample_and_diagnostics(hier_data):
     r.sample(1000, seed=1)
     r.diagnostics(10_000, warn=False)
     r.to_arviz(700, log_likelihood=False)
-    assert r._sampler.program._cache_size() == 1
+    assert list(r._sampler) == [False]  # one sampler (no subsampled plate)
+    assert r._sampler[False].program._cache_size() == 1
 
     sampler = make_sampler(hier_model, r.guide, hier_data, {}, batch_size=8)
     for n in (1, 5, 8, 13):
