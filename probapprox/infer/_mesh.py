@@ -165,8 +165,12 @@ class shard_subsamples(Messenger):  # noqa: N801 - a NumPyro handler
             return
         size, sub = msg["args"]
         if sub is not None and sub != size and sub % self.mesh.shape[DATA] == 0:
-            spec = NamedSharding(self.mesh, P(DATA))
-            msg["value"] = jax.lax.with_sharding_constraint(msg["value"], spec)
+            # replicated first: the draw of the subsample (a scan of scatters on CPU) must not
+            # inherit the split layout, or every scatter of it becomes a collective
+            value = jax.lax.with_sharding_constraint(msg["value"], NamedSharding(self.mesh, P()))
+            msg["value"] = jax.lax.with_sharding_constraint(
+                value, NamedSharding(self.mesh, P(DATA))
+            )
 
 
 def on_mesh(chunk: Callable[..., Any], mesh: Mesh | None) -> Callable[..., Any]:
