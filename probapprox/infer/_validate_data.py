@@ -33,12 +33,15 @@ __all__ = ["trace_at_inits", "check_model_data", "argument_names"]
 
 _OWNER = "probapprox.fit"
 _NUM_POINTS = 2
+_MORE_POINTS = 20  # tried before a data error is raised (see _same_at_more_points)
 
 
-def trace_at_inits(model: Callable, args: tuple, kwargs: dict) -> list[dict] | None:
-    """Traces of ``model`` at two ``init_to_uniform`` points, or ``None`` if it cannot run."""
+def trace_at_inits(
+    model: Callable, args: tuple, kwargs: dict, seeds: range = range(_NUM_POINTS)
+) -> list[dict] | None:
+    """Traces of ``model`` at ``init_to_uniform`` points (one per seed); ``None``: it fails."""
     traces = []
-    for seed in range(_NUM_POINTS):
+    for seed in seeds:
         fn = handlers.substitute(handlers.seed(model, seed), substitute_fn=init_to_uniform)
         try:
             with handlers.block(), numpyro.validation_enabled(False):
@@ -151,8 +154,9 @@ def _observed_problem(name: str, site: dict, named: list) -> str | None:
             val = np.asarray(fn.log_factor)[idx] if idx else np.asarray(fn.log_factor)
             return (
                 f"numpyro.factor site {name!r} has log-factor {float(val)!r}{_where(idx)} at "
-                "every initial point tried; a factor must be finite (−inf is a zero density "
-                "everywhere: no initial point can be valid). Check the data it is computed from"
+                f"each of the {_NUM_POINTS + _MORE_POINTS} initial points tried; a factor must be "
+                "finite where the model has mass (−inf or NaN at every point tried means no valid "
+                "initial point). Check the data it is computed from"
             )
         return None
     support = getattr(fn, "support", None)
@@ -211,6 +215,25 @@ def _param_problems(name: str, sites: list[dict], *, nonfinite_args: bool) -> st
     return None
 
 
+def _same_at_more_points(model: Callable, args: tuple, kwargs: dict, name: str, value: Any) -> bool:
+    """Whether the observed site keeps ``value`` at :data:`_MORE_POINTS` further initial points.
+
+    Two points can both fall where a piecewise density is invalid (a factor that is −inf or NaN
+    outside a region): the error is raised only if no further point finds a valid value.
+    """
+    more = trace_at_inits(model, args, kwargs, seeds=range(_NUM_POINTS, _NUM_POINTS + _MORE_POINTS))
+    if more is None:
+        return True
+    for t in more:
+        site = t.get(name)
+        if site is None:
+            return False
+        v = site["fn"].log_factor if _is_factor(site) else site["value"]
+        if not _same(v, value):
+            return False
+    return True
+
+
 def check_model_data(model: Callable, traces: list[dict], args: tuple, kwargs: dict) -> None:
     """Raise ``ValueError`` naming the first data problem (see the module docstring)."""
     named = argument_names(model, args, kwargs)
@@ -226,7 +249,7 @@ def check_model_data(model: Callable, traces: list[dict], args: tuple, kwargs: d
         if not all(_same(v, values[0]) for v in values):
             continue  # depends on the latent values: not a data problem
         problem = _observed_problem(name, site, named)
-        if problem:
+        if problem and _same_at_more_points(model, args, kwargs, name, values[0]):
             raise ValueError(f"{_OWNER}: {problem}.")
     bad_args = _nonfinite_args(named)
     for name, site in first.items():
