@@ -25,6 +25,8 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import potential_energy
 
+from probapprox.potential import unpack_flat
+
 __all__ = ["FlatLatent", "flat_latent", "prior_points"]
 
 
@@ -47,12 +49,7 @@ class FlatLatent(NamedTuple):
 
     def unpack(self, z: jax.Array) -> dict[str, jax.Array]:
         """Split ``z (D,)`` into ``{site: value}``."""
-        out, pos = {}, 0
-        for name, shape in self.shapes.items():
-            size = int(np.prod(shape, dtype=int))
-            out[name] = jnp.reshape(z[pos : pos + size], shape)
-            pos += size
-        return out
+        return unpack_flat(z, self.shapes)
 
     def potential(
         self, model: Callable, args: tuple, kwargs: dict

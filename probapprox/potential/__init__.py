@@ -17,6 +17,7 @@ from probapprox.potential._model import ModelPotential as ModelPotential
 from probapprox.potential._model import dispersed_starts as dispersed_starts
 from probapprox.potential._model import model_potential as model_potential
 from probapprox.potential._model import nonfinite_site as nonfinite_site
+from probapprox.potential._model import unpack_flat as unpack_flat
 from probapprox.potential._modes import MERGE_TOL as MERGE_TOL
 from probapprox.potential._modes import Mode as Mode
 from probapprox.potential._modes import ModeSearch as ModeSearch
@@ -29,6 +30,7 @@ from probapprox.potential._newton import newton_map as newton_map
 from probapprox.potential._newton import value_grad_hess as value_grad_hess
 
 __all__ = [
+    "unpack_flat",
     "Mode",
     "ModeSearch",
     "ModelPotential",

@@ -33,6 +33,16 @@ __all__ = ["ModelPotential", "model_potential", "dispersed_starts", "nonfinite_s
 START_RADII = (2.0, 5.0, 10.0)
 
 
+def unpack_flat(z: jax.Array, shapes: dict[str, tuple[int, ...]]) -> dict[str, jax.Array]:
+    """Split a flat vector ``z (D,)`` into ``{site: value}`` by ``shapes``, in their order."""
+    out, pos = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape, dtype=int))
+        out[name] = jnp.reshape(z[pos : pos + size], shape)
+        pos += size
+    return out
+
+
 class ModelPotential(NamedTuple):
     """A NumPyro model's flat unconstrained latent and its potential :math:`U`.
 
@@ -62,12 +72,7 @@ class ModelPotential(NamedTuple):
 
     def unpack(self, z: jax.Array) -> dict[str, jax.Array]:
         """Split ``z (D,)`` into ``{site: unconstrained value}``."""
-        out, pos = {}, 0
-        for name, shape in self.shapes.items():
-            size = int(np.prod(shape, dtype=int))
-            out[name] = jnp.reshape(z[pos : pos + size], shape)
-            pos += size
-        return out
+        return unpack_flat(z, self.shapes)
 
     def potential(self, z: jax.Array) -> jax.Array:
         """:math:`U(z)` (traceable)."""
