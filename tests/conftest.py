@@ -1,6 +1,7 @@
 """Test configuration: CPU, 64-bit floats, fixed seeds."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -15,3 +16,20 @@ jax.config.update("jax_enable_x64", True)
 def key():
     """A fixed PRNG key."""
     return jax.random.PRNGKey(0)
+
+
+_SLOW_LIST = Path(__file__).with_name("slow_tests.txt")
+
+
+def _slow_ids() -> tuple[set[str], tuple[str, ...]]:
+    lines = [s.strip() for s in _SLOW_LIST.read_text(encoding="utf-8").splitlines()]
+    lines = [s for s in lines if s and not s.startswith("#")]
+    return {s for s in lines if "::" in s}, tuple(s for s in lines if "::" not in s)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests listed in ``tests/slow_tests.txt`` as ``slow`` (see that file)."""
+    ids, files = _slow_ids()
+    for item in items:
+        if item.nodeid in ids or item.nodeid.split("::")[0] in files:
+            item.add_marker(pytest.mark.slow)

@@ -52,7 +52,8 @@ def test_gp_and_laplace_rows_are_explained():
     assert "model mismatch" in lines[1] and "rotated" in lines[3]
 
 
-def test_plans_name_bundled_models_and_the_sections_leave_room_for_auto():
+def test_plans_name_bundled_models_and_the_auto_section_comes_first():
     assert set(DEMO_PLAN) <= set(MODELS) and set(QUICK_PLAN) <= set(DEMO_PLAN)
-    assert [s.name for s in SECTIONS] == ["laplace", "gp"]
-    assert [s.name for s in SECTIONS if s.in_quick] == ["laplace"]
+    assert set(AUTO_PLAN) <= set(MODELS) and set(QUICK_AUTO_PLAN) <= set(MODELS)
+    assert [s.name for s in SECTIONS] == ["auto", "laplace", "gp"]
+    assert [s.name for s in SECTIONS if s.in_quick] == ["auto", "laplace"]

@@ -151,7 +151,7 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
     tr = handlers.trace(handlers.seed(guide, 0)).get_trace(*args, **kwargs)
     proto = guide.prototype_trace if has_data else _model_trace(model)
     if proto is not None:
-        _check_sites(describe_sites(proto), sites, path)
+        _check_sites(describe_sites(proto), sites, path, has_data=has_data)
     _check_params(tr, params, header, path)
     info = dict(header["info"], deterministic_sites=header["deterministic_sites"])
     return FitResult(
@@ -181,10 +181,16 @@ def _model_trace(model: Callable) -> dict | None:
         return None
 
 
-def _check_sites(found: list[dict], saved: list[dict], path: Any) -> None:
-    """Refuse a model whose latent sites differ from the saved ones (names, shapes, supports)."""
-    names = [s["name"] for s in found]
+def _check_sites(found: list[dict], saved: list[dict], path: Any, *, has_data: bool) -> None:
+    """Refuse a model whose latent sites differ from the saved ones (names, shapes, supports).
+
+    Without data the model runs with its observations missing, so its observed sites show up
+    as latent: then only the saved sites are compared, and each must be there.
+    """
     want = [s["name"] for s in saved]
+    if not has_data:
+        found = [s for s in found if s["name"] in want]
+    names = [s["name"] for s in found]
     if names != want:
         raise ValueError(
             f"The model passed to probapprox.load has latent sites {names}, but the fit in "

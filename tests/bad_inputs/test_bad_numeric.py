@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import probapprox as pa
+from probapprox.diagnostics._psis import psis_khat_threshold
+from probapprox.gp._quadrature import gh_points
 from probapprox.laplace import fit_laplace
 from tests.bad_inputs.conftest import Case, check
 
@@ -185,7 +187,7 @@ GP = [
     ),
     Case("Gaussian variance=0", lambda c: pa.gp.Gaussian(0.0), ValueError, r"variance"),
     Case("StudentT df=-1", lambda c: pa.gp.StudentT(df=-1.0), ValueError, r"df"),
-    Case("gh_points(0)", lambda c: pa.gp.gh_points(0), ValueError, r"num_points"),
+    Case("gh_points(0)", lambda c: gh_points(0), ValueError, r"num_points"),
     Case("LatentGP rho=-1", lambda c: _gp(rho=-1.0), ValueError, r"rho"),
     Case("LatentGP nugget=-1", lambda c: _gp(nugget=-1.0), ValueError, r"nugget"),
     Case("LatentGP variational='x'", lambda c: _gp(variational="x"), ValueError, r"variational"),
@@ -234,7 +236,7 @@ DIAGNOSTICS = [
         r"log_weights",
     ),
     Case(
-        "threshold(0)", lambda c: pa.diagnostics.psis_khat_threshold(0), ValueError, r"num_samples"
+        "threshold(0)", lambda c: psis_khat_threshold(0), ValueError, r"num_samples"
     ),
     Case(
         "diagnose 10 draws",

@@ -93,15 +93,15 @@ def test_default_settings_fit_every_gaussian_autoguide(data, guide):
 def test_above_the_thresholds_the_notes_say_so(data, monkeypatch):
     x, y, _, _, _ = data
     monkeypatch.setattr(_subsample, "FULL_DATA_MAX", N - 1)
-    monkeypatch.setattr(_subsample, "FULL_DATA_ENTRIES", 10 * N)
+    monkeypatch.setattr(_subsample, "FULL_DATA_ENTRIES", 150 * N)
     res = _frozen_fit(x, y)
     assert res.info["warm_start"].startswith("not applied: the subsampled plates 'n' (40 of 400)")
     diag = res.diagnostics(num_samples=200, warn=False)
     assert any("log p is a subsampled estimate" in w for w in diag.warnings)
     with pytest.warns(UserWarning, match="Skipping the log_likelihood group"):
-        tree = res.to_arviz(num_samples=20)
+        tree = res.to_arviz(num_samples=200)
     assert "log_likelihood" not in tree.children
-    small = res.diagnostics(num_samples=5, warn=False)  # 5 x 400 <= 4000: exact again
+    small = res.diagnostics(num_samples=100, warn=False)  # 100 x 400 <= 150 x 400: exact again
     assert not any("subsampled" in w for w in small.warnings)
 
 
