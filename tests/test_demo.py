@@ -4,6 +4,7 @@ import math
 from types import SimpleNamespace
 
 from probapprox.demo import DEMO_PLAN, QUICK_PLAN, SECTIONS, Row, format_gp_table, format_table
+from probapprox.demo._auto import AUTO_PLAN, QUICK_AUTO_PLAN
 from probapprox.demo._bundled import _note
 from probapprox.demo._laplace_legend import explain_laplace_rows
 from probapprox.models import MODELS
