@@ -55,7 +55,15 @@ __all__ = ["fit_auto", "KHAT_CERTIFIED", "KHAT_GOOD"]
 KHAT_CERTIFIED = 0.7
 KHAT_GOOD = 0.5
 NUM_DRAWS = 10_000
-_UNSUPPORTED = ("optimizer", "loss", "init_params", "callback")
+_UNSUPPORTED = (
+    "optimizer",
+    "loss",
+    "init_params",
+    "callback",
+    "mesh",
+    "num_starts",
+    "multi_start",
+)
 
 
 def _num_starts(dim: int) -> int:
@@ -138,8 +146,9 @@ def fit_auto(
     bad = [k for k in _UNSUPPORTED if ignored.get(k) is not None]
     if bad:
         raise ValueError(
-            f"pa.fit(model, 'auto', {bad[0]}=...): the auto ladder chooses each rung's "
-            f"{bad[0]} itself; pass a guide (e.g. 'AutoMultivariateNormal') to set it."
+            f"pa.fit(model, 'auto', {bad[0]}={ignored[bad[0]]!r}): the auto ladder does not take "
+            f"{bad[0]}; it sets each rung's estimator, optimiser and starts itself and runs on one "
+            "device. Pass a guide (e.g. 'AutoMultivariateNormal') to set it."
         )
     t0 = time.perf_counter()
     mp, search = _search(model, args, kwargs, seed, dense_max)

@@ -128,13 +128,36 @@ def fit(
     if isinstance(guide, str) and guide == "auto":  # the family ladder: see infer/_auto.py
         from probapprox.infer._auto import fit_auto
 
-        opts = {"num_steps": num_steps, "progress": progress, "skip_nonfinite": skip_nonfinite,
-                "checkpoint_every": checkpoint_every, "resume": resume, "chunk_size": chunk_size,
-                "warm_start": warm_start, "early_stop": early_stop}  # fmt: skip
-        unused = {"optimizer": optimizer, "loss": loss, "init_params": init_params,
-                  "callback": callback}  # fmt: skip
-        return fit_auto(fit, model, args, kwargs, seed=seed, dense_max=dense_max,
-                        checkpoint=checkpoint, options=opts, ignored=unused)  # fmt: skip
+        opts = {
+            "num_steps": num_steps,
+            "progress": progress,
+            "skip_nonfinite": skip_nonfinite,
+            "checkpoint_every": checkpoint_every,
+            "resume": resume,
+            "chunk_size": chunk_size,
+            "warm_start": warm_start,
+            "early_stop": early_stop,
+        }
+        unused = {  # the ladder sets these per rung: refused rather than ignored
+            "optimizer": optimizer,
+            "loss": loss,
+            "init_params": init_params,
+            "callback": callback,
+            "mesh": mesh,
+            "num_starts": None if num_starts == 1 else num_starts,
+            "multi_start": None if multi_start == "best" else multi_start,
+        }
+        return fit_auto(
+            fit,
+            model,
+            args,
+            kwargs,
+            seed=seed,
+            dense_max=dense_max,
+            checkpoint=checkpoint,
+            options=opts,
+            ignored=unused,
+        )
     checkpoint = validate_fit_inputs(**locals())  # every argument, before any compilation
     mesh = check_mesh(mesh, num_starts)
     args, kwargs = place_args(args, kwargs, mesh, model)  # the data over the "data" axis
