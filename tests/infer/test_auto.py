@@ -52,6 +52,10 @@ def test_bad_input_names_the_site_or_option():
         _auto(bm, time_budget=0)
     with pytest.raises(ValueError, match="optimizer="):
         pa.fit(bm.model, "auto", *bm.args, optimizer=object(), **bm.kwargs)
+    for option in ({"num_starts": 2}, {"multi_start": "stack"}, {"mesh": object()}):
+        name = next(iter(option))
+        with pytest.raises(ValueError, match=f"does not take {name}"):
+            pa.fit(bm.model, "auto", *bm.args, **option, **bm.kwargs)
     with pytest.raises(ValueError, match="'auto' is not a guide class"):
         make_guide("auto", bm.model)
 
