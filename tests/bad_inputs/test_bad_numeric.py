@@ -235,9 +235,7 @@ DIAGNOSTICS = [
         ValueError,
         r"log_weights",
     ),
-    Case(
-        "threshold(0)", lambda c: psis_khat_threshold(0), ValueError, r"num_samples"
-    ),
+    Case("threshold(0)", lambda c: psis_khat_threshold(0), ValueError, r"num_samples"),
     Case(
         "diagnose 10 draws",
         lambda c: pa.diagnostics.diagnose(np.zeros(10), np.zeros(10)),
