@@ -18,23 +18,14 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
 from numpyro.infer.autoguide import AutoNormal
 
 import probapprox as pa
+from tests.bad_inputs.conftest import lin as model  # the 3-parameter regression
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 200_000  # data size: makes each checkpoint / save take long enough to be hit mid-write
-
-
-def model(X, y=None):
-    a = numpyro.sample("a", dist.Normal(0, 5))
-    b = numpyro.sample("b", dist.Normal(0, 5))
-    s = numpyro.sample("s", dist.HalfNormal(2))
-    with numpyro.plate("n", X.shape[0]):
-        numpyro.sample("y", dist.Normal(a + b * X, s), obs=y)
 
 
 def data():

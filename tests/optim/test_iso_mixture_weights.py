@@ -2,13 +2,12 @@
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
 
 import probapprox as pa
 from probapprox.guides import AutoIsoGaussianMixture
 from probapprox.optim import IsoMixtureDescent
+from tests.bad_inputs.conftest import lin as linreg  # the 3-parameter regression
 
 
 def _params(logits):
@@ -38,14 +37,6 @@ def test_huge_weight_gradients_keep_every_weight_positive(trust_region):
     if trust_region:  # at most a factor e per step on each weight, before renormalising
         step = logits - np.asarray(params["auto_logits"])
         assert np.ptp(step) <= 2.0 + 1e-12
-
-
-def linreg(X, y=None):
-    a = numpyro.sample("a", dist.Normal(0, 5))
-    b = numpyro.sample("b", dist.Normal(0, 5))
-    s = numpyro.sample("s", dist.HalfNormal(2))
-    with numpyro.plate("n", X.shape[0]):
-        numpyro.sample("y", dist.Normal(a + b * X, s), obs=y)
 
 
 def _data():
