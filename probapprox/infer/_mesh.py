@@ -101,12 +101,15 @@ def put(x: Any, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
 
-def _plate_sizes(model: Callable, args: tuple, kwargs: dict) -> set[int]:
+def _plate_sizes(model: Callable, args: tuple, kwargs: dict) -> tuple[set[int], set[int]]:
+    """The sizes of the model's full plates and of its subsampled plates."""
     try:
         tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
     except Exception:  # noqa: BLE001 - the fit reports a model that cannot run, later
-        return set()
-    return {int(s["args"][0]) for s in tr.values() if s["type"] == "plate"}
+        return set(), set()
+    plates = [s["args"] for s in tr.values() if s["type"] == "plate"]
+    sub = {int(n) for n, b in plates if b is not None and b != n}
+    return {int(n) for n, _ in plates} - sub, sub
 
 
 def _on_mesh(x: Any, mesh: Mesh) -> bool:
@@ -123,7 +126,7 @@ def place_args(args: tuple, kwargs: dict, mesh: Mesh | None, model: Callable) ->
     """Lay the model's array arguments out on ``mesh`` (see the module docstring)."""
     if mesh is None:
         return args, kwargs
-    sizes = _plate_sizes(model, args, kwargs)
+    sizes, subsampled = _plate_sizes(model, args, kwargs)
     num = mesh.shape.get(DATA, 1)
 
     def place(x: Any) -> Any:
@@ -164,7 +167,14 @@ class shard_subsamples(Messenger):  # noqa: N801 - a NumPyro handler
         if msg["type"] != "plate" or DATA not in self.mesh.axis_names:
             return
         size, sub = msg["args"]
-        if sub is not None and sub != size and sub % self.mesh.shape[DATA] == 0:
+        num = self.mesh.shape[DATA]
+        if (sub is None or sub == size) and size % num == 0:
+            # the full plate's ``arange``: split like the data, so ``x[idx]`` stays local
+            # (unconstrained, GSPMD gathers every block of ``x`` onto every device each step)
+            msg["value"] = jax.lax.with_sharding_constraint(
+                msg["value"], NamedSharding(self.mesh, P(DATA))
+            )
+        elif sub is not None and sub % num == 0:
             # replicated first: the draw of the subsample (a scan of scatters on CPU) must not
             # inherit the split layout, or every scatter of it becomes a collective
             value = jax.lax.with_sharding_constraint(msg["value"], NamedSharding(self.mesh, P()))

@@ -29,6 +29,7 @@ from numpyro import handlers
 
 from probapprox._checks import check_int
 from probapprox.infer._checkpoint import CheckpointPath, check_checkpoint_file
+from probapprox.infer._mesh import host_value
 from probapprox.infer._sites import constraint_to_data
 from probapprox.infer._validate_data import check_model_data, trace_at_inits
 
@@ -161,7 +162,9 @@ def _digest(args: tuple, kwargs: dict) -> str:
     h.update(str(treedef).encode())
     for leaf in leaves:
         if isinstance(leaf, np.ndarray | jax.Array | np.generic):
-            a = np.ascontiguousarray(np.asarray(leaf))
+            # a multi-process array is gathered (every process fingerprints the same data, and
+            # a checkpoint of a sharded fit resumes in one process)
+            a = np.ascontiguousarray(host_value(leaf))
             h.update(f"{a.dtype}{a.shape}".encode())
             h.update(a.tobytes())
         elif isinstance(leaf, bool | int | float | complex | str | bytes | type(None)):

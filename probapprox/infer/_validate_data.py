@@ -94,18 +94,43 @@ def _where(idx: tuple[int, ...]) -> str:
     return f" at index {idx}" if idx else ""
 
 
+def _local_blocks(x: Any) -> list[tuple[tuple[int, ...], Any]]:
+    """``[(offset, block)]``: the whole value, or this process's blocks of a multi-process array.
+
+    An array spread over several processes (``probapprox.distributed.shard_rows``) cannot be
+    read whole here; each process checks the blocks it holds.
+    """
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        out = []
+        for shard in x.addressable_shards:
+            offset = tuple(s.start or 0 for s in shard.index)
+            out.append((offset, np.asarray(shard.data)))
+        return out
+    return [((0,) * np.ndim(x), x)]
+
+
 def _nonfinite_args(named: list[tuple[str, Any]]) -> list[str]:
     notes = []
-    for name, leaf in named:
-        bad = _float_nonfinite(leaf)
-        if bad is not None and bad.any():
-            idx = _first(bad) if bad.ndim else ()
-            val = np.asarray(leaf)[idx] if idx else np.asarray(leaf)
-            notes.append(
-                f"model argument {name} holds {int(bad.sum())} non-finite value(s), the first "
-                f"{float(val)!r}{_where(idx)}"
-            )
+    for base, whole in named:
+        for offset, leaf in _local_blocks(whole):
+            note = _nonfinite_note(base, leaf, offset)
+            if note:
+                notes.append(note)
+                break
     return notes
+
+
+def _nonfinite_note(name: str, leaf: Any, offset: tuple[int, ...]) -> str | None:
+    bad = _float_nonfinite(leaf)
+    if bad is not None and bad.any():
+        idx = _first(bad) if bad.ndim else ()
+        val = np.asarray(leaf)[idx] if idx else np.asarray(leaf)
+        where = tuple(i + o for i, o in zip(idx, offset, strict=True))
+        return (
+            f"model argument {name} holds {int(bad.sum())} non-finite value(s), the first "
+            f"{float(val)!r}{_where(where)}"
+        )
+    return None
 
 
 def _source(value: Any, named: list[tuple[str, Any]]) -> str:

@@ -41,8 +41,18 @@ def rel(new, ref):
     return float(max(err))
 
 
+def whole_model(x, y, sub=None):
+    """``model`` written without the plate's indices (the usual form without subsampling)."""
+    a = numpyro.sample("a", dist.Normal(0.0, 10.0))
+    b = numpyro.sample("b", dist.Normal(0.0, 10.0))
+    s = numpyro.sample("s", dist.HalfNormal(1.0))
+    with numpyro.plate("n", x.shape[0]):
+        numpyro.sample("y", dist.Normal(a + b * x, s), obs=y)
+
+
 def collectives():
-    """What the sharded gradient communicates: an all-reduce, and no all-gather of the data."""
+    """What the sharded gradient communicates: the gradient's all-reduce; data rows only where
+    a full plate's data are indexed (``x[idx]`` of a block-split ``x``)."""
     from numpyro import handlers
     from numpyro.infer.util import log_density
 
@@ -50,21 +60,23 @@ def collectives():
 
     mesh = _mesh.check_mesh(jax.make_mesh((4,), ("data",)), 1)
     out = {}
-    for sub in (None, 16):
-        (xs, ys), _ = _mesh.place_args((X, Y), {}, mesh, model)
+    for name, fn, sub in (("None", model, None), ("16", model, 16), ("whole", whole_model, None)):
+        (xs, ys, _), _ = _mesh.place_args((X, Y, sub), {}, mesh, fn)
 
-        def grad(a, xs, ys, key, sub=sub):
+        def grad(a, xs, ys, key, sub=sub, fn=fn):
             def lp(a):
                 latent = {"a": a, "b": 2.0, "s": 1.0}
-                return log_density(handlers.seed(model, key), (xs, ys, sub), {}, latent)[0]
+                return log_density(handlers.seed(fn, key), (xs, ys, sub), {}, latent)[0]
 
             with _mesh.shard_subsamples(mesh):
                 return jax.grad(lp)(a)
 
         txt = jax.jit(grad).lower(1.0, xs, ys, jax.random.PRNGKey(0)).compile().as_text()
         lines = [ln for ln in txt.splitlines() if " all-gather(" in ln]
-        out[f"{sub}-all-reduce"] = " all-reduce(" in txt or "all-reduce-start(" in txt
-        out[f"{sub}-gathered"] = [ln.split("=")[1].split()[0] for ln in lines]
+        reduced = [ln for ln in txt.splitlines() if " all-reduce(" in ln]
+        out[f"{name}-all-reduce"] = " all-reduce(" in txt or "all-reduce-start(" in txt
+        out[f"{name}-gathered"] = [ln.split("=")[1].split()[0] for ln in lines]
+        out[f"{name}-reduced"] = [ln.split("=")[1].split(" all-reduce(")[0] for ln in reduced]
     return out
 
 
@@ -80,6 +92,7 @@ def main(case):
                 res = pa.fit(model, "AutoNormal", X, Y, sub=sub, mesh=mesh, **kw)
                 out[f"{sub}-{d}"] = rel(res, ref)
                 out[f"{sub}-{d}-spec"] = str(res.args[0].sharding.spec)
+                out[f"{sub}-{d}-devices"] = len({sh.device for sh in res.args[0].addressable_shards})
     if case == "starts":
         kw.update(num_starts=4, warm_start=True)
         ref = pa.fit(model, "AutoNormal", X, Y, sub=16, **kw)
