@@ -114,7 +114,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for r in rows:
         cells = [
-            f"{r[f'{d}_dev_ms']:.3f} ({r[f'{d}_dev_ratio']:.2f}x / {r[f'{d}_dev_ratio_to_1_dev']:.2f}x)"
+            f"{r[f'{d}_dev_ms']:.3f} ({r[f'{d}_dev_ratio']:.2f}x"
+            f" / {r[f'{d}_dev_ratio_to_1_dev']:.2f}x)"
             for d in (1, 2, 4)
         ]
         print(f"| {r['subsample'] or 'full'} | {r['no_mesh_ms']:.3f} | " + " | ".join(cells) + " |")

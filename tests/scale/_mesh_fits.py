@@ -92,7 +92,8 @@ def main(case):
                 res = pa.fit(model, "AutoNormal", X, Y, sub=sub, mesh=mesh, **kw)
                 out[f"{sub}-{d}"] = rel(res, ref)
                 out[f"{sub}-{d}-spec"] = str(res.args[0].sharding.spec)
-                out[f"{sub}-{d}-devices"] = len({sh.device for sh in res.args[0].addressable_shards})
+                shards = res.args[0].addressable_shards
+                out[f"{sub}-{d}-devices"] = len({sh.device for sh in shards})
     if case == "starts":
         kw.update(num_starts=4, warm_start=True)
         ref = pa.fit(model, "AutoNormal", X, Y, sub=16, **kw)
