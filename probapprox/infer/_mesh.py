@@ -4,15 +4,19 @@ The fit stays one jitted program; only the placement of its inputs changes, and 
 partitioner (GSPMD) splits the work and inserts the collectives:
 
 * **data** (mesh axis ``"data"``): every array argument of the model with an axis as long as
-  one of the model's plates (the first such axis, if it divides evenly over the devices) is
-  laid out in blocks of that axis over the ``"data"`` devices; other arguments are
-  replicated. Each device evaluates the log density of its block, and the sum over the plate
-  and hence the gradient, :math:`\nabla\sum_i \ell_i = \sum_{d}\nabla\sum_{i\in d}\ell_i`,
-  is reduced by an all-reduce inside the jitted chunk. The subsample indices of a subsampled
-  plate are laid out over ``"data"`` too (a sharding constraint on the plate's indices), so
-  each device evaluates ``b / devices`` points of each step's subsample. Arrays the caller
-  already placed on the mesh (e.g. with :func:`probapprox.distributed.shard_rows`, one block
-  per process) are kept as they are.
+  one of the model's full (not subsampled) plates (the first such axis, if it divides evenly
+  over the devices) is laid out in blocks of that axis over the ``"data"`` devices, and the
+  plate's indices ``arange(N)`` likewise; other arguments are replicated. Each device
+  evaluates the log density of its block, and the sum over the plate and hence the gradient,
+  :math:`\nabla\sum_i \ell_i = \sum_{d}\nabla\sum_{i\in d}\ell_i`, is reduced by an
+  all-reduce inside the jitted chunk. (A model that indexes a full plate's data, ``x[idx]``,
+  makes GSPMD all-gather the blocks each step: it cannot know that ``idx`` keeps rows local.)
+  A subsampled plate's data are replicated and its subsample indices laid out over ``"data"``
+  (a sharding constraint on the plate's indices), so each device gathers ``b / devices``
+  points of each step's subsample from its own copy and no data row crosses devices (a 2.6x
+  slower step at 2 simulated devices when the data were split instead: the gathered rows
+  were all-reduced). Arrays the caller already placed on the mesh (e.g. with
+  :func:`probapprox.distributed.shard_rows`, one block per process) are kept as they are.
 * **starts** (mesh axis ``"starts"``): the ``K`` runs of ``num_starts=K`` (the leading axis
   of the loop state) are laid out over the ``"starts"`` devices; ``K`` must be a multiple of
   the axis size. A 2-D mesh ``("starts", "data")`` does both.
