@@ -75,6 +75,19 @@ def _unwrap(fn: Any) -> Any:
     return fn
 
 
+def _log_prob(fn: Any, value: jax.Array, inter: Any = None) -> jax.Array:
+    """``fn.log_prob(value)``; for a ``Delta`` only its ``log_density``.
+
+    An autoguide's constrained sites are ``Delta(T(z), log_density=-log|J_T(z)|)`` and the
+    value is ``T(z)`` of the same ``z`` in the live and the frozen trace, but XLA may round the
+    two copies of ``T(z)`` differently inside one jitted step; ``Delta.log_prob``'s exact
+    equality test then gives ``log 0 = -inf`` (an infinite ELBO) on a fraction of steps.
+    """
+    if type(fn) is dist.Delta:
+        return jnp.broadcast_to(fn.log_density, fn.batch_shape)
+    return fn.log_prob(value, inter) if inter else fn.log_prob(value)
+
+
 def _scaled_sum(log_prob: jax.Array, scale: Any) -> jax.Array:
     if scale is not None:
         log_prob = scale * log_prob
@@ -93,10 +106,8 @@ def _guide_log_q(live: dict, frozen: dict) -> tuple[jax.Array, jax.Array]:
         if inter and callable(getattr(fn, "path_log_prob", None)):
             lp_path = fn.path_log_prob(value, inter)
         else:
-            lp_path = site["fn"].log_prob(value)
-        lp_std = (
-            live_site["fn"].log_prob(value, inter) if inter else live_site["fn"].log_prob(value)
-        )
+            lp_path = _log_prob(site["fn"], value)
+        lp_std = _log_prob(live_site["fn"], value, inter)
         path = path + _scaled_sum(lp_path, live_site["scale"])
         standard = standard + _scaled_sum(lp_std, live_site["scale"])
     return path, standard
