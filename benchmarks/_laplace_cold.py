@@ -127,7 +127,8 @@ def main(args):
         }
         _run(sys.executable, OURS, argv, cache)  # fills the cache
         res["ours, persistent cache"] = _run(sys.executable, OURS, argv, cache)
-        torch_py = HERE.parent / ".venv-torch" / "bin" / "python"
+        default_py = HERE.parent / ".venv-torch" / "bin" / "python"
+        torch_py = Path(os.environ.get("TORCH_PYTHON", default_py))
         if torch_py.exists():
             res["laplace-torch"] = _run(str(torch_py), PEER, [*argv, str(os.cpu_count())])
     peer = res.get("laplace-torch")
