@@ -36,7 +36,7 @@ CLOSED = ("sigma_points", "mean_field", "probit", "laplace_bridge", "mc")
 # our laplace_bridge rows use correction="zero_sum", the one laplace-torch's "bridge" computes
 BRIDGE_OPTS = {"correction": "zero_sum"}
 # the README's recommended last-layer one-liner and laplace-torch's default (for the Pareto check)
-RECOMMENDED = (("last_layer", "kron", "marglik"), "sigma_points")
+RECOMMENDED = (("last_layer", "full", "marglik"), "mean_field")
 PEER_DEFAULT = (("last_layer", "kron", "marglik"), "glm/probit")
 DETERMINISTIC = ("mean_field", "laplace_bridge")  # with a laplace-torch counterpart
 STOCHASTIC = ("mc", "nn")

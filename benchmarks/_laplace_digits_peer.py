@@ -31,7 +31,7 @@ from scipy.optimize import minimize_scalar
 from probapprox import logits as plg
 
 HERE = Path(__file__).parent
-TORCH_PY = HERE.parent / ".venv-torch" / "bin" / "python"
+TORCH_PY = Path(os.environ.get("TORCH_PYTHON", HERE.parent / ".venv-torch" / "bin" / "python"))
 # the last raw peer output with its specification (git-ignored), for --reuse-peer
 PEER_CACHE = HERE / "results" / "laplace_digits_peer.tmp"
 

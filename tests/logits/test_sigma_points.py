@@ -84,18 +84,26 @@ def test_against_large_mc(c, scale, rows, bound):
     assert kl(ref, got).mean() < kl(ref, mc1000).mean()
 
 
-def test_singular_covariance_against_mc():
-    """A rank-2 Σ (the Cholesky jitter path) and a shared 11ᵀ component (ignored by softmax)."""
-    rng = np.random.default_rng(4)
-    mu = rng.normal(size=(6, 5))
-    a = rng.normal(size=(6, 5, 2))
+@pytest.mark.parametrize(
+    ("c", "rank", "scale", "rows", "bound"), [(5, 2, 1.0, 6, 1e-4), (100, 3, 3.0, 2, 1e-3)]
+)
+def test_singular_covariance_against_mc(c, rank, scale, rows, bound):
+    """A rank-deficient Σ (the Cholesky jitter path; a last-layer logit covariance is often
+    low-rank) and a shared 11ᵀ component (ignored by softmax): at least as close to a
+    2·10⁵-draw reference as 1000 independent draws (the reference's own KL, about
+    (C−1)/(4·10⁵), sets the bound at C = 100)."""
+    rng = np.random.default_rng(4 + c)
+    mu = rng.normal(size=(rows, c)) * 2.0
+    a = rng.normal(size=(rows, c, rank)) * np.sqrt(scale)
     cov = a @ np.swapaxes(a, -1, -2)
-    factor = np.concatenate([a, np.zeros((6, 5, 3))], -1)
+    factor = np.concatenate([a, np.zeros((rows, c, c - rank))], -1)
     ref = numpy_mc(mu, factor, 200_000, seed=5)
+    mc1000 = numpy_mc(mu, factor, 1000, seed=6)
     got = np.asarray(pl.predictive(mu, cov, "sigma_points"))
-    assert np.isfinite(got).all() and kl(ref, got).mean() < 1e-4
+    assert np.isfinite(got).all() and kl(ref, got).mean() < bound
+    assert kl(ref, got).mean() < kl(ref, mc1000).mean()
     shared = np.asarray(pl.predictive(mu, cov + 7.0, "sigma_points"))
-    assert kl(ref, shared).mean() < 1e-4
+    assert kl(ref, shared).mean() < bound
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
