@@ -16,14 +16,15 @@ each an ordinary :func:`probapprox.fit`, and each is judged from ``num_draws`` (
   and the estimate is trustworthy); a richer family can gain at most that gap in ELBO. The
   Laplace and Gaussian rungs stop only when one mode was found. With several modes the
   single-Gaussian rung is skipped (it cannot cover them), and without a converged mode the
-  Laplace rung is. The flow rung starts from the best single-Gaussian rung's fit (its final
-  triangular affine layer is that Gaussian's mean and Cholesky factor, the other layers the
-  identity), so it starts at that rung's ELBO;
+  Laplace rung is; the per-mode Laplace mixture (``modes``) needs two or more modes with
+  regular curvature. With one mode the flow rung starts from the best single-Gaussian rung's
+  fit (its final triangular affine layer is that Gaussian's mean and Cholesky factor, the
+  other layers the identity), so it starts at that rung's ELBO;
 * **result**: the certified rung with the highest ELBO; if none is certified, the rung with the
   highest ELBO and an :class:`~probapprox.ApproximationWarning` saying what was tried.
 
 Every rung's fit skips non-finite steps (``skip_nonfinite=True``; they are counted in its
-``num_skipped``), so one bad step does not end a rung. ``max_rung`` (1-4 or a rung name) and
+``num_skipped``), so one bad step does not end a rung. ``max_rung`` (1-5 or a rung name) and
 ``time_budget`` (seconds, checked before each rung)
 cap the ladder. The ladder goes to ``result.info["auto"]`` and ``print(result.diagnostics())``.
 
@@ -112,12 +113,11 @@ def _skip(rung: str, search: ModeSearch) -> str:
         return "skipped: no MAP search converged (no mode, or it is far from the mass)"
     if rung == "gaussian" and len(search.modes) > 1:
         return f"skipped: {len(search.modes)} modes; one Gaussian cannot cover them"
-    if rung == "modes" and (len(search.modes) < 2 or not search.dense):
-        return (
-            "skipped: fewer than two modes"
-            if len(search.modes) < 2
-            else "skipped: no dense curvature"
-        )
+    if rung == "modes":
+        if len(search.modes) < 2:
+            return "skipped: fewer than two modes"
+        if not search.dense or any(m.num_clipped for m in search.modes):
+            return "skipped: a mode's curvature is singular or not dense (no Laplace Gaussian)"
     return ""
 
 
@@ -219,7 +219,14 @@ def fit_auto(
         t = time.perf_counter()
         base = _gaussian_base(rows, fits, search) if rung == "flow" else None
         guide, extra = rung_guide(
-            rung, model, search, mp.dim, dense_max=dense_max, seed=seed, base=base
+            rung,
+            model,
+            search,
+            mp.dim,
+            dense_max=dense_max,
+            seed=seed,
+            base=base,
+            num_steps=options.get("num_steps") or 5000,
         )
         # a rung whose steps meet a non-finite value skips them (counted) instead of dying
         opts = {**options, "skip_nonfinite": True, **extra,

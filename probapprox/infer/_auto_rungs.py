@@ -19,8 +19,11 @@ r"""The rungs of ``pa.fit(model, "auto")``: which guide each builds and how it s
    flows issue's default). With one mode it starts as the best single-Gaussian rung's fit
    (``base``): the flow's last layer is the affine map :math:`z = m + L x`, so setting
    :math:`m, L` to that Gaussian's mean and Cholesky factor, with every other layer at the
-   identity, makes the starting flow exactly that Gaussian. Otherwise (several modes, or no
-   Gaussian rung fitted) ``pa.fit``'s warm start starts it.
+   identity, makes the starting flow exactly that Gaussian. With several modes it follows
+   the flow guide's own recipe for multimodal targets (a flow started from one Gaussian is
+   mode-seeking): a wide start (``init_scale=3``) and the likelihood annealed over the first
+   half of the steps (``PathELBO(16, path_warmup=n, anneal_steps=n // 2)``, the standard
+   estimator throughout; Rezende & Mohamed 2015). Otherwise ``pa.fit``'s warm start starts it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal
 
+from probapprox.estimators import PathELBO
 from probapprox.guides import AutoIsoGaussianMixture, AutoLaplace, AutoNormalizingFlow
 from probapprox.infer._psis_stack import Stack, stack_weights
 from probapprox.potential import ModeSearch
@@ -112,10 +116,12 @@ def rung_guide(
     dense_max: int,
     seed: int,
     base: dict[str, Any] | None = None,
+    num_steps: int = 5000,
 ) -> tuple[Any, dict[str, Any]]:
     """``(guide, fit options)`` for one rung (options: ``init_params``, ``num_steps`` cap).
 
-    ``base``: for the flow rung, the Gaussian (``loc``, ``scale_tril``) it starts from.
+    ``base``: for the flow rung, the Gaussian (``loc``, ``scale_tril``) it starts from;
+    ``num_steps``: the flow rung's step budget (its annealing schedule depends on it).
     """
     if rung == "laplace":
         guide = AutoLaplace(model, structure="full" if dim <= dense_max else "diag",
@@ -137,6 +143,10 @@ def rung_guide(
         n, init = _mixture_init(search, seed)
         return AutoIsoGaussianMixture(model, num_components=n), {"init_params": init}
     if rung == "flow":
+        if len(search.modes) > 1:  # the flow guide's recipe for several modes
+            n = int(num_steps)
+            loss = PathELBO(16, path_warmup=n, anneal_steps=max(n // 2, 1))
+            return AutoNormalizingFlow(model, init_scale=3.0), {"loss": loss}
         init = flow_init(base)
         return AutoNormalizingFlow(model), {} if init is None else {"init_params": init}
     raise ValueError(f"Unknown rung {rung!r}; the rungs are {', '.join(RUNGS)}.")
