@@ -19,11 +19,16 @@ r"""The rungs of ``pa.fit(model, "auto")``: which guide each builds and how it s
    flows issue's default). With one mode it starts as the best single-Gaussian rung's fit
    (``base``): the flow's last layer is the affine map :math:`z = m + L x`, so setting
    :math:`m, L` to that Gaussian's mean and Cholesky factor, with every other layer at the
-   identity, makes the starting flow exactly that Gaussian. With several modes it follows
-   the flow guide's own recipe for multimodal targets (a flow started from one Gaussian is
-   mode-seeking): a wide start (``init_scale=3``) and the likelihood annealed over the first
-   half of the steps (``PathELBO(16, path_warmup=n, anneal_steps=n // 2)``, the standard
-   estimator throughout; Rezende & Mohamed 2015). Otherwise ``pa.fit``'s warm start starts it.
+   identity, makes the starting flow that Gaussian (exactly with a normal base). Its base is
+   the Student-t with learned per-dimension degrees of freedom (30 at the start, so the start
+   is within a few hundredths of a nat of the Gaussian), which contains the normal base as
+   df → ∞ and adds the heavy tails a Gaussian rung misses (funnels, hierarchical scales);
+   measured on the banana, 5000 steps: KL 0.17 with the normal base, 0.081 with it. With
+   several modes it follows the flow guide's own recipe for multimodal targets (a flow
+   started from one Gaussian is mode-seeking): a normal base, a wide start
+   (``init_scale=3``) and the likelihood annealed over the first half of the steps
+   (``PathELBO(16, path_warmup=n, anneal_steps=n // 2)``, the standard estimator throughout;
+   Rezende & Mohamed 2015). Otherwise ``pa.fit``'s warm start starts it.
 """
 
 from __future__ import annotations
@@ -148,7 +153,8 @@ def rung_guide(
             loss = PathELBO(16, path_warmup=n, anneal_steps=max(n // 2, 1))
             return AutoNormalizingFlow(model, init_scale=3.0), {"loss": loss}
         init = flow_init(base)
-        return AutoNormalizingFlow(model), {} if init is None else {"init_params": init}
+        guide = AutoNormalizingFlow(model, base="student_t")
+        return guide, {} if init is None else {"init_params": init}
     raise ValueError(f"Unknown rung {rung!r}; the rungs are {', '.join(RUNGS)}.")
 
 
