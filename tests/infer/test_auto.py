@@ -117,8 +117,8 @@ def test_four_modes(name):
     [
         pytest.param("rezende_u1", 0.02, marks=pytest.mark.xfail(reason="measured KL 0.067")),
         ("mog10d", 0.05),
-        pytest.param("banana", 0.05, marks=pytest.mark.xfail(reason="measured KL 0.17")),
-        pytest.param("funnel", 0.1, marks=pytest.mark.xfail(reason="measured KL 0.55")),
+        pytest.param("banana", 0.05, marks=pytest.mark.xfail(reason="measured KL 0.084")),
+        pytest.param("funnel", 0.1, marks=pytest.mark.xfail(reason="measured KL 0.55-0.66")),
     ],
 )
 def test_kl_targets(name, bound):
@@ -139,10 +139,16 @@ def test_gaussian_posteriors_stop_early(name):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="measured worst mean/sd error: 0.21 sd/25 % (non-centred), 0.25 sd/38 % (centred)"
+@pytest.mark.parametrize(
+    "name",
+    [
+        "eight_schools",
+        pytest.param(
+            "eight_schools_centred",
+            marks=pytest.mark.xfail(reason="measured worst mean/sd error 0.24 sd/42 %"),
+        ),
+    ],
 )
-@pytest.mark.parametrize("name", ["eight_schools", "eight_schools_centred"])
 def test_eight_schools_moments(name):
     from probapprox.models.eight_schools import CENTRED, nuts_reference
 
