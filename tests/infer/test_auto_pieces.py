@@ -48,7 +48,7 @@ def test_judge_estimates_the_closed_form_kl():
 
 
 def test_flow_init_is_exactly_the_gaussian():
-    guide = AutoNormalizingFlow(std_normal_2d)
+    guide = AutoNormalizingFlow(std_normal_2d, num_layers=2)
     params = _params(guide, std_normal_2d)
     loc, tril = np.array([1.0, -2.0]), np.array([[1.5, 0.0], [0.4, 0.3]])
     params.update(flow_init({"loc": loc, "scale_tril": tril}))
