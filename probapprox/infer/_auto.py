@@ -9,15 +9,22 @@ each an ordinary :func:`probapprox.fit`, and each is judged from ``num_draws`` (
   combined standard errors (a worse ELBO means more KL, whatever :math:`\hat k` says), and
   its draws miss none of the modes found (:func:`._auto_rungs.missed_modes`: PSIS cannot see
   a mode that ``q`` misses);
-* **stop**: at a certified rung whose successor cannot be expected to help: one mode was found
-  and :math:`\hat k < 0.5` (Laplace, Gaussian), or :math:`\hat k < 0.5` for the mixture, whose
-  components already sit on every mode found. With several modes the single-Gaussian rung is
-  skipped (it cannot cover them), and without a converged mode the Laplace rung is;
+* **stop**: at a certified rung that a richer one cannot be expected to beat: its importance
+  estimate of :math:`\mathrm{KL}(q\|p) = \log Z - \mathrm{ELBO}`, :math:`\log \hat Z - \hat L`
+  with :math:`\hat Z = \frac1S \sum_s p(x, z_s) / q(z_s)` (:func:`judge`), is below
+  ``GAP_TOL`` = 0.02 nats and :math:`\hat k < 0.5` (so that :math:`\hat Z` has finite variance
+  and the estimate is trustworthy); a richer family can gain at most that gap in ELBO. The
+  Laplace and Gaussian rungs stop only when one mode was found. With several modes the
+  single-Gaussian rung is skipped (it cannot cover them), and without a converged mode the
+  Laplace rung is; the per-mode Laplace mixture (``modes``) needs two or more modes with
+  regular curvature. With one mode the flow rung starts from the best single-Gaussian rung's
+  fit (its final triangular affine layer is that Gaussian's mean and Cholesky factor, the
+  other layers the identity), so it starts at that rung's ELBO;
 * **result**: the certified rung with the highest ELBO; if none is certified, the rung with the
   highest ELBO and an :class:`~probapprox.ApproximationWarning` saying what was tried.
 
 Every rung's fit skips non-finite steps (``skip_nonfinite=True``; they are counted in its
-``num_skipped``), so one bad step does not end a rung. ``max_rung`` (1-4 or a rung name) and
+``num_skipped``), so one bad step does not end a rung. ``max_rung`` (1-5 or a rung name) and
 ``time_budget`` (seconds, checked before each rung)
 cap the ladder. The ladder goes to ``result.info["auto"]`` and ``print(result.diagnostics())``.
 
@@ -36,10 +43,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import logsumexp
 
-from probapprox.diagnostics import ApproximationWarning
+from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose
 from probapprox.infer._auto_report import format_ladder, ladder_row
-from probapprox.infer._auto_rungs import RUNGS, missed_modes, rung_guide
+from probapprox.infer._auto_rungs import RUNGS, missed_modes, mode_stack, rung_guide
 from probapprox.infer._nonfinite import NonFiniteError
 from probapprox.infer._result import FitResult
 from probapprox.potential import (
@@ -50,10 +58,11 @@ from probapprox.potential import (
     nonfinite_site,
 )
 
-__all__ = ["fit_auto", "KHAT_CERTIFIED", "KHAT_GOOD"]
+__all__ = ["fit_auto", "judge", "GAP_TOL", "KHAT_CERTIFIED", "KHAT_GOOD"]
 
 KHAT_CERTIFIED = 0.7
 KHAT_GOOD = 0.5
+GAP_TOL = 0.02
 NUM_DRAWS = 10_000
 _UNSUPPORTED = (
     "optimizer",
@@ -104,13 +113,50 @@ def _skip(rung: str, search: ModeSearch) -> str:
         return "skipped: no MAP search converged (no mode, or it is far from the mass)"
     if rung == "gaussian" and len(search.modes) > 1:
         return f"skipped: {len(search.modes)} modes; one Gaussian cannot cover them"
+    if rung == "modes":
+        if len(search.modes) < 2:
+            return "skipped: fewer than two modes"
+        if not search.dense or any(m.num_clipped for m in search.modes):
+            return "skipped: a mode's curvature is singular or not dense (no Laplace Gaussian)"
     return ""
 
 
-def _stops(rung: str, khat: float, search: ModeSearch) -> bool:
+def judge(res: FitResult, num_draws: int, seed: int) -> tuple[Diagnostics, float, Any]:
+    r"""Diagnostics, the importance KL estimate and the draws of one rung's fit.
+
+    With :math:`w_s = p(x, z_s) / q(z_s)`, :math:`z_s \sim q`,
+    :math:`\log Z - \mathrm{ELBO} = \mathrm{KL}(q\|p)` is estimated by
+    :math:`\log \frac1S \sum_s w_s - \frac1S \sum_s \log w_s` (draws with a non-finite
+    weight count as zero weight). The estimate is biased low when the weights are
+    heavy-tailed, so it is trusted only with :math:`\hat k < 0.5` (Yao et al. 2018; Vehtari et
+    al. 2024, "Pareto smoothed importance sampling", JMLR).
+    """
+    draws = res._draws(num_draws, seed, need_model=True)
+    d = diagnose(draws.log_p, draws.log_q)
+    log_w = np.asarray(draws.log_p, np.float64) - np.asarray(draws.log_q, np.float64)
+    log_w = np.where(np.isnan(log_w) | (log_w == np.inf), -np.inf, log_w)
+    log_z = float(logsumexp(log_w) - np.log(log_w.size))
+    gap = log_z - d.elbo if np.isfinite(log_z) and np.isfinite(d.elbo) else np.inf
+    return d, max(float(gap), 0.0), draws
+
+
+def _stops(rung: str, khat: float, gap: float, search: ModeSearch) -> bool:
+    good = khat < KHAT_GOOD and gap < GAP_TOL
     if rung in ("laplace", "gaussian"):
-        return len(search.modes) <= 1 and khat < KHAT_GOOD
-    return rung == "mixture" and khat < KHAT_GOOD
+        return len(search.modes) <= 1 and good
+    return rung in ("modes", "mixture") and good
+
+
+def _gaussian_base(rows: list, fits: list, search: ModeSearch) -> dict[str, Any] | None:
+    """``loc`` and ``scale_tril`` of the best single-Gaussian rung (one mode found), or None."""
+    if len(search.modes) > 1:
+        return None
+    ok = [i for i, f in enumerate(fits) if f is not None and "auto_scale_tril" in f.params]
+    if not ok:
+        return None
+    best = max(ok, key=lambda i: rows[i]["elbo"] if np.isfinite(rows[i]["elbo"]) else -np.inf)
+    p = fits[best].params
+    return {"loc": np.asarray(p["auto_loc"]), "scale_tril": np.asarray(p["auto_scale_tril"])}
 
 
 def _checkpoint(path: Any, rung: str) -> Any:
@@ -171,7 +217,17 @@ def fit_auto(
             fits.append(None)
             continue
         t = time.perf_counter()
-        guide, extra = rung_guide(rung, model, search, mp.dim, dense_max=dense_max, seed=seed)
+        base = _gaussian_base(rows, fits, search) if rung == "flow" else None
+        guide, extra = rung_guide(
+            rung,
+            model,
+            search,
+            mp.dim,
+            dense_max=dense_max,
+            seed=seed,
+            base=base,
+            num_steps=options.get("num_steps") or 5000,
+        )
         # a rung whose steps meet a non-finite value skips them (counted) instead of dying
         opts = {**options, "skip_nonfinite": True, **extra,
                 "checkpoint": _checkpoint(checkpoint, rung)}  # fmt: skip
@@ -179,15 +235,18 @@ def fit_auto(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # judged below by its ELBO and k̂ instead
                 res = fit(model, guide, *args, seed=seed, dense_max=dense_max, **opts, **kwargs)
-                d = res.diagnostics(num_draws, seed=seed + 2, warn=False)
-                missed = missed_modes(res.sample(2000, seed=seed + 3), mp.supports, search)
+                if rung == "modes":
+                    res = mode_stack(res, search, num_draws=num_draws, seed=seed + 1)
+                d, gap, draws = judge(res, num_draws, seed + 2)
+                few = {k: v[:2000] for k, v in draws.latent.items()}
+                missed = missed_modes(few, mp.supports, search)
         except (NonFiniteError, ValueError, FloatingPointError) as err:
             rows.append(ladder_row(name, type(guide).__name__, seconds=time.perf_counter() - t,
                                    verdict=f"failed: {str(err).splitlines()[0][:80]}"))  # fmt: skip
             fits.append(None)
             continue
         row = ladder_row(name, type(guide).__name__, elbo=d.elbo, elbo_se=d.elbo_se,
-                         khat=d.pareto_k, seconds=time.perf_counter() - t)  # fmt: skip
+                         khat=d.pareto_k, gap=gap, seconds=time.perf_counter() - t)  # fmt: skip
         beaten = [
             r["family"]
             for r in rows
@@ -206,8 +265,8 @@ def fit_auto(
             row["verdict"] = f"not certified: k̂ ≥ {KHAT_CERTIFIED}"
         rows.append(row)
         fits.append(res)
-        if row["certified"] and _stops(rung, d.pareto_k, search):
-            row["verdict"] += "; stop: the next rung cannot be expected to help"
+        if row["certified"] and _stops(rung, d.pareto_k, gap, search):
+            row["verdict"] += f"; stop: KL estimate {gap:.3f} < {GAP_TOL}, nothing left to gain"
             for rest in RUNGS[i + 1 :]:
                 rows.append(ladder_row(rest, "-", verdict="not needed"))
                 fits.append(None)

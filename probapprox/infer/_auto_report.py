@@ -7,7 +7,7 @@ from typing import Any
 
 __all__ = ["format_ladder", "ladder_row"]
 
-_COLUMNS = ("rung", "family", "ELBO", "± se", "k̂", "seconds", "verdict")
+_COLUMNS = ("rung", "family", "ELBO", "± se", "k̂", "KL est", "seconds", "verdict")
 
 
 def ladder_row(
@@ -17,17 +17,23 @@ def ladder_row(
     elbo: float = math.nan,
     elbo_se: float = math.nan,
     khat: float = math.nan,
+    gap: float = math.nan,
     seconds: float = 0.0,
     verdict: str = "",
     certified: bool = False,
 ) -> dict[str, Any]:
-    """One rung as a JSON-able dict (stored in ``FitResult.info["auto"]``)."""
+    r"""One rung as a JSON-able dict (stored in ``FitResult.info["auto"]``).
+
+    ``gap`` is the importance estimate of :math:`\mathrm{KL}(q\,\|\,p) = \log Z -
+    \mathrm{ELBO}` (see :func:`probapprox.infer._auto.judge`).
+    """
     return {
         "family": family,
         "guide": guide,
         "elbo": float(elbo),
         "elbo_se": float(elbo_se),
         "khat": float(khat),
+        "gap": float(gap),
         "seconds": float(seconds),
         "certified": bool(certified),
         "verdict": verdict,
@@ -39,7 +45,7 @@ def _num(x: float, spec: str) -> str:
 
 
 def format_ladder(rows: list[dict[str, Any]]) -> str:
-    """The ladder as a plain-text table (rung, family, ELBO ± se, k̂, seconds, verdict).
+    """The ladder as a plain-text table (rung, family, ELBO ± se, k̂, KL est., seconds, verdict).
 
     Example:
         >>> print(format_ladder(result.info["auto"]))  # doctest: +SKIP
@@ -52,6 +58,7 @@ def format_ladder(rows: list[dict[str, Any]]) -> str:
             _num(r["elbo"], ".3f"),
             _num(r["elbo_se"], ".3f"),
             _num(r["khat"], ".2f"),
+            _num(r.get("gap", math.nan), ".3f"),
             _num(r["seconds"], ".1f"),
             r["verdict"],
         )

@@ -4,28 +4,50 @@ r"""The rungs of ``pa.fit(model, "auto")``: which guide each builds and how it s
    search (its own Newton search polishes it; curvature floored by the one rule).
 2. ``gaussian``: the whitened full-rank Gaussian (``AutoMultivariateNormal``; the low-rank
    one above ``dense_max``), started by ``pa.fit``'s warm start.
-3. ``mixture``: :class:`~probapprox.guides.AutoIsoGaussianMixture` with two components per
+3. ``modes``: with two or more modes found, the full-covariance Laplace Gaussian of every
+   mode (at most ``MAX_COMPONENTS``), combined as a PSIS stack
+   (:mod:`probapprox.infer._psis_stack`): weights :math:`\pi_k` = the share of the Pareto-
+   smoothed importance weight carried by mode :math:`k`'s draws, which converges to the
+   modes' posterior masses when the components are good local fits. No optimisation: one
+   draw of :math:`S` per mode and the cross-densities.
+4. ``mixture``: :class:`~probapprox.guides.AutoIsoGaussianMixture` with two components per
    distinct mode (at the mode and half a Laplace sd beside it), variances the mean Laplace
    variance of the mode, weights learned and started at the modes' Laplace masses
    :math:`\propto e^{\log m_k}` split evenly between the mode's components. Without any
    converged mode (e.g. a funnel) the guide's own spread initialisation is used.
-4. ``flow``: :class:`~probapprox.guides.AutoNormalizingFlow` with its default flow (the
-   flows issue's default), started by ``pa.fit``'s diagonal warm start.
+5. ``flow``: :class:`~probapprox.guides.AutoNormalizingFlow` with its default flow (the
+   flows issue's default). With one mode it starts as the best single-Gaussian rung's fit
+   (``base``): the flow's last layer is the affine map :math:`z = m + L x`, so setting
+   :math:`m, L` to that Gaussian's mean and Cholesky factor, with every other layer at the
+   identity, makes the starting flow that Gaussian (exactly with a normal base). Its base is
+   the Student-t with learned per-dimension degrees of freedom (30 at the start, so the start
+   is within a few hundredths of a nat of the Gaussian), which contains the normal base as
+   df → ∞ and adds the heavy tails a Gaussian rung misses (funnels, hierarchical scales);
+   measured on the banana, 5000 steps: KL 0.17 with the normal base, 0.081 with it. With
+   several modes it follows the flow guide's own recipe for multimodal targets (a flow
+   started from one Gaussian is mode-seeking): a normal base, a wide start
+   (``init_scale=3``) and the likelihood annealed over the first half of the steps
+   (``PathELBO(16, path_warmup=n, anneal_steps=n // 2)``, the standard estimator throughout;
+   Rezende & Mohamed 2015). Otherwise ``pa.fit``'s warm start starts it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal
 
+from probapprox.estimators import PathELBO
 from probapprox.guides import AutoIsoGaussianMixture, AutoLaplace, AutoNormalizingFlow
+from probapprox.infer._psis_stack import Stack, stack_weights
 from probapprox.potential import ModeSearch
 
-__all__ = ["RUNGS", "rung_guide"]
+__all__ = ["RUNGS", "flow_init", "missed_modes", "mode_stack", "rung_guide"]
 
-RUNGS = ("laplace", "gaussian", "mixture", "flow")
+RUNGS = ("laplace", "gaussian", "modes", "mixture", "flow")
 MAX_COMPONENTS = 32
 
 
@@ -51,10 +73,61 @@ def _mixture_init(search: ModeSearch, seed: int) -> tuple[int, dict[str, Any] | 
     return len(means), params
 
 
+def mode_components(search: ModeSearch) -> list[dict[str, Any]]:
+    """``AutoMultivariateNormal`` parameters of each mode's Laplace Gaussian."""
+    return [
+        {"auto_loc": np.asarray(m.loc), "auto_scale_tril": np.linalg.cholesky(m.cov)}
+        for m in search.modes[:MAX_COMPONENTS]
+    ]
+
+
+def mode_stack(res: Any, search: ModeSearch, *, num_draws: int, seed: int) -> Any:
+    """The stack of the modes' Laplace Gaussians, in the shape of ``res``.
+
+    ``res`` is a (one-step) ``AutoMultivariateNormal`` fit that provides the guide; the
+    weights are PSIS stacking weights (:func:`probapprox.infer._psis_stack.stack_weights`).
+    """
+    params = [
+        {k: jnp.asarray(v, dtype=jnp.asarray(res.params[k]).dtype) for k, v in p.items()}
+        for p in mode_components(search)
+    ]
+    per = max(num_draws // len(params), 500)
+    weights, _ = stack_weights(res.model, res.guide, res.args, res.kwargs, params, per, seed)
+    return dataclasses.replace(res, stack=Stack(params, np.asarray(weights)))
+
+
+def flow_init(base: dict[str, Any] | None, prefix: str = "auto") -> dict[str, Any] | None:
+    """Initial affine-layer parameters that make a fresh flow the Gaussian ``base``.
+
+    ``base`` holds ``loc`` (D,) and lower-triangular ``scale_tril`` (D, D); the flow's
+    triangular affine layer is ``L = diag(exp(log_scale)) + strict_lower(tril)``.
+    """
+    if base is None:
+        return None
+    tril = np.asarray(base["scale_tril"])
+    return {
+        f"{prefix}_affine_loc": np.asarray(base["loc"]),
+        f"{prefix}_affine_log_scale": np.log(np.diag(tril)),
+        f"{prefix}_affine_tril": np.tril(tril, -1),
+    }
+
+
 def rung_guide(
-    rung: str, model: Any, search: ModeSearch, dim: int, *, dense_max: int, seed: int
+    rung: str,
+    model: Any,
+    search: ModeSearch,
+    dim: int,
+    *,
+    dense_max: int,
+    seed: int,
+    base: dict[str, Any] | None = None,
+    num_steps: int = 5000,
 ) -> tuple[Any, dict[str, Any]]:
-    """``(guide, fit options)`` for one rung (options: ``init_params``, ``num_steps`` cap)."""
+    """``(guide, fit options)`` for one rung (options: ``init_params``, ``num_steps`` cap).
+
+    ``base``: for the flow rung, the Gaussian (``loc``, ``scale_tril``) it starts from;
+    ``num_steps``: the flow rung's step budget (its annealing schedule depends on it).
+    """
     if rung == "laplace":
         guide = AutoLaplace(model, structure="full" if dim <= dense_max else "diag",
                             dense_max=dense_max)  # fmt: skip
@@ -64,11 +137,24 @@ def rung_guide(
         if dim <= dense_max:
             return AutoMultivariateNormal(model), {}
         return AutoLowRankMultivariateNormal(model), {}
+    if rung == "modes":
+        init = mode_components(search)[0]
+        return AutoMultivariateNormal(model), {
+            "init_params": init,
+            "num_steps": 1,
+            "early_stop": False,
+        }
     if rung == "mixture":
         n, init = _mixture_init(search, seed)
         return AutoIsoGaussianMixture(model, num_components=n), {"init_params": init}
     if rung == "flow":
-        return AutoNormalizingFlow(model), {}
+        if len(search.modes) > 1:  # the flow guide's recipe for several modes
+            n = int(num_steps)
+            loss = PathELBO(16, path_warmup=n, anneal_steps=max(n // 2, 1))
+            return AutoNormalizingFlow(model, init_scale=3.0), {"loss": loss}
+        init = flow_init(base)
+        guide = AutoNormalizingFlow(model, base="student_t")
+        return guide, {} if init is None else {"init_params": init}
     raise ValueError(f"Unknown rung {rung!r}; the rungs are {', '.join(RUNGS)}.")
 
 
