@@ -14,7 +14,7 @@ from probapprox.gp._fitted import FitConfig, FittedGP
 from probapprox.gp._gp_data import GPData
 from probapprox.gp._init import laplace_init, prior_init
 from probapprox.gp._train import Setup, init_state, run_epochs
-from probapprox.linalg import finite_columns, kl_optimal_columns
+from probapprox.linalg import PaddedFactor, finite_columns, kl_optimal_columns
 from probapprox.ordering import build_pattern
 
 __all__ = ["fit_stages", "stage_data", "stage_pattern"]
@@ -37,8 +37,8 @@ def stage_pattern(cfg: FitConfig, kernel: Any, Xh: np.ndarray) -> Any:
 
 def stage_data(
     cfg: FitConfig, kernel: Any, Xh: np.ndarray, yh: np.ndarray, pattern: Any = None
-) -> tuple[Any, GPData, jax.Array]:
-    """``(pattern, data, u_vals)``: the ordered data and the prior factor's values."""
+) -> tuple[Any, GPData, PaddedFactor]:
+    """``(pattern, data, u)``: the ordered data and the prior factor U on the pattern."""
     pattern = stage_pattern(cfg, kernel, Xh) if pattern is None else pattern
     X = jnp.asarray(Xh[pattern.perm])
     idx = jnp.asarray(pattern.idx)
@@ -51,7 +51,8 @@ def stage_data(
             f"block(s) (kernel {kernel!r}, nugget {cfg.nugget}). Increase `nugget`, shorten "
             "the lengthscale, or enable 64-bit floats (the jax_enable_x64 option) in your script."
         )
-    return pattern, GPData(X, jnp.asarray(yh[pattern.perm]), idx, anc), u_vals
+    data = GPData(X, jnp.asarray(yh[pattern.perm]), idx, anc)
+    return pattern, data, PaddedFactor(u_vals, idx)
 
 
 def _check_step_memory(pattern: Any, batch_size: int) -> None:
@@ -96,12 +97,10 @@ def fit_stages(
             continue
         kernel = type(kernel).from_unconstrained(hyper["kernel"])
         lik = lik.from_unconstrained(hyper["likelihood"])
-        pattern, data, u_vals = stage_data(cfg, kernel, Xh, yh, first_pattern if s == 0 else None)
+        pattern, data, u = stage_data(cfg, kernel, Xh, yh, first_pattern if s == 0 else None)
         _check_step_memory(pattern, batch_size)
         if cfg.init == "laplace":
-            params, steps = laplace_init(
-                u_vals, data.idx, lik, data.y, mu, DIAG_FLOOR, diagonal=diagonal
-            )
+            params, steps = laplace_init(u, lik, data.y, mu, DIAG_FLOOR, diagonal=diagonal)
             newton_steps.append(int(steps))
             if int(steps) < 0:
                 warnings.warn(
@@ -111,8 +110,8 @@ def fit_stages(
                     stacklevel=3,
                 )
         else:
-            params = prior_init(u_vals, data.idx, mu, DIAG_FLOOR, diagonal=diagonal)
-        del u_vals
+            params = prior_init(u, mu, DIAG_FLOOR, diagonal=diagonal)
+        del u
         state = init_state(params, hyper)
         arrays = data
         if epochs:

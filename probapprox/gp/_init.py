@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from probapprox.families.sic_gaussian import SICParams
-from probapprox.linalg import matvec, rmatvec, solve
+from probapprox.linalg import PaddedFactor
 
 __all__ = ["laplace_init", "prior_init"]
 
@@ -58,8 +58,9 @@ def _local_derivatives(lik: Any, y: jax.Array, f: jax.Array) -> tuple[jax.Array,
     return g, w
 
 
-def _corrected(u_vals: jax.Array, idx: jax.Array, w: jax.Array, *, diagonal: bool) -> jax.Array:
+def _corrected(u: PaddedFactor, w: jax.Array, *, diagonal: bool) -> jax.Array:
     """Values of Ṽ (module docstring), or the mean-field diagonal in the last slot."""
+    u_vals, idx = u
     m = idx.shape[1]
     if diagonal:
         rows = jnp.where(idx >= 0, idx, 0)
@@ -106,8 +107,7 @@ def _pcg(
 
 @partial(jax.jit, static_argnames=("diagonal",))
 def laplace_init(
-    u_vals: jax.Array,
-    idx: jax.Array,
+    u: PaddedFactor,
     lik: Any,
     y: jax.Array,
     mu: jax.Array,
@@ -118,8 +118,7 @@ def laplace_init(
     """SIC parameters at the Laplace approximation, and the number of Newton steps taken.
 
     Args:
-        u_vals: ``(n, m)`` prior factor values (KL-optimal columns).
-        idx: ``(n, m)`` pattern.
+        u: the prior factor U (KL-optimal columns on the pattern).
         lik: a :class:`probapprox.gp.Likelihood`.
         y: ``(n,)`` observations in the pattern's order.
         mu: prior mean (scalar).
@@ -130,23 +129,24 @@ def laplace_init(
         ``(params, steps)``; ``steps`` is negative if a conjugate-gradient solve failed.
 
     """
-    n = idx.shape[0]
+    n = u.idx.shape[0]
+    dtype = u.values.dtype
 
     def prior_prec(x: jax.Array) -> jax.Array:
-        return matvec(u_vals, idx, rmatvec(u_vals, idx, x))
+        return u.matvec(u.rmatvec(x))
 
     def psi(f: jax.Array) -> jax.Array:
-        return jnp.sum(lik.log_prob(y, f)) - 0.5 * jnp.sum(rmatvec(u_vals, idx, f - mu) ** 2)
+        return jnp.sum(lik.log_prob(y, f)) - 0.5 * jnp.sum(u.rmatvec(f - mu) ** 2)
 
     tol = 0.01 * jnp.sqrt(n)
 
     def newton(c: tuple) -> tuple:
         f, _, k, ok = c
         g, w = _local_derivatives(lik, y, f)
-        vt = _corrected(u_vals, idx, w, diagonal=False)
+        vt = PaddedFactor(_corrected(u, w, diagonal=False), u.idx)
 
         def precond(r: jax.Array) -> jax.Array:
-            return solve(vt, idx, solve(vt, idx, r, transpose=False), transpose=True)
+            return vt.solve(vt.solve(r, transpose=False), transpose=True)
 
         step, cg_ok = _pcg(lambda x: prior_prec(x) + w * x, precond, g - prior_prec(f - mu))
         base = psi(f)
@@ -163,25 +163,25 @@ def laplace_init(
         delta = alpha * step
         return f + delta, jnp.linalg.norm(delta), k + 1, ok & cg_ok
 
-    f0 = jnp.full(n, mu, dtype=u_vals.dtype)
+    f0 = jnp.full(n, mu, dtype=dtype)
     f, _, k, ok = lax.while_loop(
         lambda c: (c[1] > tol) & (c[2] < _MAX_NEWTON),
         newton,
-        (f0, jnp.asarray(jnp.inf, u_vals.dtype), 0, jnp.asarray(True)),
+        (f0, jnp.asarray(jnp.inf, dtype), 0, jnp.asarray(True)),
     )
     _, w = _local_derivatives(lik, y, f)
-    vals = _corrected(u_vals, idx, w, diagonal=diagonal)
+    vals = _corrected(u, w, diagonal=diagonal)
     return _params(f, vals, floor), jnp.where(ok, k, -1)
 
 
 @partial(jax.jit, static_argnames=("diagonal",))
 def prior_init(
-    u_vals: jax.Array, idx: jax.Array, mu: jax.Array, floor: float, *, diagonal: bool = False
+    u: PaddedFactor, mu: jax.Array, floor: float, *, diagonal: bool = False
 ) -> SICParams:
     """Start at q = p̂ (V = U, ν = μ), or its mean-field diagonal (W = 0 above)."""
-    n = idx.shape[0]
-    vals = _corrected(u_vals, idx, jnp.zeros(n, u_vals.dtype), diagonal=diagonal)
-    return _params(jnp.full(n, mu, dtype=u_vals.dtype), vals, floor)
+    n, dtype = u.idx.shape[0], u.values.dtype
+    vals = _corrected(u, jnp.zeros(n, dtype), diagonal=diagonal)
+    return _params(jnp.full(n, mu, dtype=dtype), vals, floor)
 
 
 def _params(nu: jax.Array, vals: jax.Array, floor: float) -> SICParams:

@@ -26,16 +26,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from probapprox._checks import check_int
-from probapprox.families.sic_gaussian import SICParams, factor_values, marginals
+from probapprox.families.sic_gaussian import SICParams, marginals
 from probapprox.gp._elbo import full_elbo
-from probapprox.gp._exact import fit_exact, predict_exact
+from probapprox.gp._exact import fit_exact
 from probapprox.gp._fit_loop import fit_stages, stage_pattern
 from probapprox.gp._fitted import FitConfig, FittedGP
-from probapprox.gp._input_checks import check_inputs, check_lengthscale
+from probapprox.gp._input_checks import check_data, check_inputs, check_schedule
 from probapprox.gp._kernels import Kernel
 from probapprox.gp._latent_likelihoods import make_likelihood
 from probapprox.gp._mesh import columns_on_mesh
-from probapprox.gp._predict import predict_latent, prediction_sets
+from probapprox.gp._predict import predict_fitted
 from probapprox.ordering import Pattern
 
 __all__ = ["EXACT_MAX_N", "LatentGP"]
@@ -132,7 +132,6 @@ class LatentGP:
         self.max_num_ancestor = max_num_ancestor
         self.fitted_: FittedGP | None = None
 
-    # ------------------------------------------------------------------------------
     def fit(
         self,
         X: Any,
@@ -169,29 +168,11 @@ class LatentGP:
             the ordering, q, the hyperparameters and the per-epoch losses (``history``).
 
         """
-        Xh = check_inputs(f"{_OWNER}.fit", "X", X)
-        n, d = Xh.shape
-        check_lengthscale(f"{_OWNER}.fit", self.kernel, d)
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1 or y_arr.shape[0] != n:
-            raise ValueError(
-                f"{_OWNER}.fit(y=...) must be a 1-d array with one value per row of X ({n}); "
-                f"got shape {y_arr.shape}."
-            )
-        yh = np.asarray(self.likelihood.validate_y(y_arr), dtype=np.float64)
-        if n < 2:
-            raise ValueError(f"{_OWNER}.fit(X=...) needs at least 2 points; got {n}.")
-        num_epochs = check_int(f"{_OWNER}.fit", "num_epochs", num_epochs)
-        batch_size = min(check_int(f"{_OWNER}.fit", "batch_size", batch_size), n)
-        seed = check_int(f"{_OWNER}.fit", "seed", seed, minimum=0)
-        if stages is None:
-            first = -(-num_epochs // 6)
-            stages = (
-                (first, num_epochs - first)
-                if learn_hyperparameters and num_epochs > 1
-                else (num_epochs,)
-            )
-        stages = tuple(check_int(f"{_OWNER}.fit", "stages", s, minimum=0) for s in stages)
+        Xh, yh = check_data(f"{_OWNER}.fit", self.kernel, self.likelihood, X, y)
+        n = Xh.shape[0]
+        batch_size, seed, stages = check_schedule(
+            f"{_OWNER}.fit", n, num_epochs, batch_size, seed, stages, learn=learn_hyperparameters
+        )
         cfg = self._config(n)
         pattern = None
         exact = self.variational == "sic" and (
@@ -228,7 +209,6 @@ class LatentGP:
             self.init, self.max_num_ancestor,
         )  # fmt: skip
 
-    # ------------------------------------------------------------------------------
     def _state(self) -> FittedGP:
         if self.fitted_ is None:
             raise RuntimeError(f"{_OWNER}: call .fit(X, y) first.")
@@ -292,34 +272,12 @@ class LatentGP:
 
         """
         st = self._state()
-        q = st.exact
-        X_train = q.X if q is not None else st.data.X
+        X_train = st.exact.X if st.exact is not None else st.data.X
         Xn = check_inputs(f"{_OWNER}.predict_f", "X_new", X_new, X_train.shape[1])
         batch_size = check_int(f"{_OWNER}.predict_f", "batch_size", batch_size)
-        means, variances = [], []
-        if q is not None:
-            for start in range(0, len(Xn), batch_size):
-                xb = jnp.asarray(Xn[start : start + batch_size])
-                mean, var = predict_exact(st.kernel, q, xb, self.mean, self.nugget)
-                means.append(np.asarray(mean))
-                variances.append(np.asarray(var))
-            return np.concatenate(means), np.concatenate(variances)
-        d = st.data
-        k = num_neighbors or max(100, st.pattern.max_neighbors)
-        k = min(check_int(f"{_OWNER}.predict_f", "num_neighbors", k), d.X.shape[0])
-        scale = np.broadcast_to(np.asarray(st.kernel.lengthscale, np.float64), (Xn.shape[1],))
-        x_train = np.asarray(d.X) / scale
-        v_vals = factor_values(st.params, d.idx)
-        for start in range(0, len(Xn), batch_size):
-            xb = Xn[start : start + batch_size]
-            c, A = prediction_sets(x_train, xb / scale, np.asarray(d.anc), k)
-            mean, var = predict_latent(
-                st.kernel, d.X, st.params.nu, v_vals, d.idx, jnp.asarray(xb), jnp.asarray(c),
-                jnp.asarray(A), jnp.asarray(self.mean), jnp.asarray(self.nugget),
-            )  # fmt: skip
-            means.append(np.asarray(mean))
-            variances.append(np.asarray(var))
-        return np.concatenate(means), np.concatenate(variances)
+        if st.exact is None and num_neighbors is not None:
+            num_neighbors = check_int(f"{_OWNER}.predict_f", "num_neighbors", num_neighbors)
+        return predict_fitted(st, Xn, self.mean, self.nugget, num_neighbors, batch_size)
 
     def predict_y(self, X_new: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         r"""Mean and variance of y under :math:`\int p(y\mid f)\,q(f)\,df` at ``X_new``.

@@ -35,9 +35,11 @@ import numpy as np
 from jax.scipy.linalg import cho_solve
 from scipy.spatial import cKDTree
 
-from probapprox.linalg import solve_columns
+from probapprox.families.sic_gaussian import factor_values
+from probapprox.gp._exact import predict_exact
+from probapprox.linalg import PaddedFactor, solve_columns
 
-__all__ = ["prediction_sets", "predict_latent"]
+__all__ = ["prediction_sets", "predict_latent", "predict_fitted"]
 
 
 def prediction_sets(
@@ -66,8 +68,7 @@ def predict_latent(
     kernel: Any,
     X: jax.Array,
     nu: jax.Array,
-    v_vals: jax.Array,
-    idx: jax.Array,
+    v: PaddedFactor,
     x_new: jax.Array,
     c: jax.Array,
     A: jax.Array,
@@ -91,7 +92,46 @@ def predict_latent(
         pos = jnp.clip(jnp.searchsorted(a_i, c_i, method="compare_all"), 0, a_i.shape[0] - 1)
         rhs = jnp.zeros(a_i.shape[0], X.dtype).at[pos].add(jnp.where(valid, b, 0.0))
         a_safe = jnp.where(a_i >= 0, a_i, 0)
-        w = solve_columns(v_vals[a_safe], idx[a_safe], a_i, rhs)
+        w = solve_columns(v.values[a_safe], v.idx[a_safe], a_i, rhs)
         return mean, jnp.maximum(d, 0.0) + jnp.sum(w**2)
 
     return jax.vmap(one)(x_new, c, A)
+
+
+def predict_fitted(
+    st: Any,
+    Xn: np.ndarray,
+    mu: float,
+    nugget: float,
+    num_neighbors: int | None,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Means and variances of f at checked inputs ``Xn`` under a ``FittedGP``, by batches.
+
+    Exact mode: the dense predictive of q (:func:`probapprox.gp._exact.predict_exact`).
+    Sparse mode: each point conditions on its ``num_neighbors`` nearest training inputs
+    (default: the pattern's widest row, at least 100, at most n; module docstring).
+    """
+    means, variances = [], []
+    if st.exact is not None:
+        for start in range(0, len(Xn), batch_size):
+            xb = jnp.asarray(Xn[start : start + batch_size])
+            mean, var = predict_exact(st.kernel, st.exact, xb, mu, nugget)
+            means.append(np.asarray(mean))
+            variances.append(np.asarray(var))
+        return np.concatenate(means), np.concatenate(variances)
+    d = st.data
+    k = min(num_neighbors or max(100, st.pattern.max_neighbors), d.X.shape[0])
+    scale = np.broadcast_to(np.asarray(st.kernel.lengthscale, np.float64), (Xn.shape[1],))
+    x_train = np.asarray(d.X) / scale
+    v = PaddedFactor(factor_values(st.params, d.idx), d.idx)
+    for start in range(0, len(Xn), batch_size):
+        xb = Xn[start : start + batch_size]
+        c, A = prediction_sets(x_train, xb / scale, np.asarray(d.anc), k)
+        mean, var = predict_latent(
+            st.kernel, d.X, st.params.nu, v, jnp.asarray(xb), jnp.asarray(c), jnp.asarray(A),
+            jnp.asarray(mu), jnp.asarray(nugget),
+        )  # fmt: skip
+        means.append(np.asarray(mean))
+        variances.append(np.asarray(var))
+    return np.concatenate(means), np.concatenate(variances)

@@ -29,7 +29,7 @@ from probapprox.families.sic_gaussian import SICParams
 from probapprox.families.sic_local import gather_rows, local_column_terms, touched_rows
 from probapprox.gp._mesh import shard_columns
 from probapprox.gp._sparse_adam import RowAdamState, row_adam_init, row_adam_update
-from probapprox.linalg import columns_for
+from probapprox.linalg import columns_for, finite_step
 
 __all__ = ["TrainState", "Setup", "init_state", "run_epochs", "batch_loss"]
 
@@ -102,9 +102,7 @@ def _step(
     value, (g_local, g_hyper) = jax.value_and_grad(batch_loss, argnums=(0, 1))(
         local, state.hyper, lik, rowset, cols, data, mu, setup
     )
-    finite = jnp.isfinite(value) & jnp.all(
-        jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves((g_local, g_hyper))])
-    )
+    finite, _ = finite_step(value, (g_local, g_hyper))
     # a failed step changes nothing: its rows are dropped from the scatter (O(b a), not O(n m))
     step = state.step + finite.astype(state.step.dtype)
     rows = jnp.where(finite, rowset.rows, anc.shape[0])

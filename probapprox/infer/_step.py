@@ -21,6 +21,7 @@ from numpyro.infer.svi import SVIState
 from probapprox.estimators import STEP_KWARG
 from probapprox.infer._hooks import hook
 from probapprox.infer._plan import FitPlan
+from probapprox.linalg import finite_step
 
 __all__ = [
     "Carry",
@@ -166,9 +167,7 @@ def make_chunk_fn(
             loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
             params = optim.get_params(state.optim_state)
             (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            finite = [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]
-            leaf_ok = jnp.stack(finite or [jnp.array(True)])
-            ok = jnp.isfinite(loss) & jnp.all(leaf_ok)
+            ok, leaf_ok = finite_step(loss, grads)
             apply = active & ok
             new_optim = lax.cond(
                 apply,

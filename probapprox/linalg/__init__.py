@@ -12,7 +12,9 @@ precision it represents is ``U @ U.T``.
 
 Sibling packages (``families``, ``gp``) also import the pattern validators (``check_cols``,
 ``check_pattern``, ``check_subset``) and the local-block helpers (``local_block``,
-``local_block_rows``, ``solve_local``) from here; they are internals, not in ``__all__``.
+``local_block_rows``, ``solve_local``) and the finite-step guard (``finite_step``, also used by
+``probapprox.infer``) from here; they are internals, not in ``__all__``. ``PaddedFactor`` keeps
+a ``(values, idx)`` pair together as one pytree with the same operations as methods.
 
 Float64 is the caller's setting (the GP cores need it); nothing here changes JAX config.
 """
@@ -20,6 +22,8 @@ Float64 is the caller's setting (the GP cores need it); nothing here changes JAX
 from probapprox.linalg._cholesky import safe_cholesky as safe_cholesky
 from probapprox.linalg._eig import eigenvalue_floor as eigenvalue_floor
 from probapprox.linalg._eig import floor_eigenvalues as floor_eigenvalues
+from probapprox.linalg._factor import PaddedFactor as PaddedFactor
+from probapprox.linalg._finite import finite_step as finite_step
 from probapprox.linalg._kl_columns import columns_for as columns_for
 from probapprox.linalg._kl_columns import finite_columns as finite_columns
 from probapprox.linalg._kl_columns import kl_optimal_columns as kl_optimal_columns
@@ -39,6 +43,7 @@ from probapprox.linalg._pattern import check_subset as check_subset
 from probapprox.linalg._sparse_solve import solve_columns as solve_columns
 
 __all__ = [
+    "PaddedFactor",
     "columns_for",
     "diag",
     "eigenvalue_floor",

@@ -59,9 +59,9 @@ def test_dense_pattern_fit_is_the_exact_gp_posterior(dense_fit):
 def test_laplace_init_is_the_posterior_mode():
     gp = pa.gp.LatentGP(KERNEL, "bernoulli", rho=1e6)
     labels = (Y > 0).astype(float)
-    pattern, data, u_vals = stage_data(gp._config(N), KERNEL, X, labels)
+    pattern, data, u = stage_data(gp._config(N), KERNEL, X, labels)
     assert pattern.max_neighbors == N  # ρ = 1e6: the dense pattern
-    params, steps = laplace_init(u_vals, data.idx, gp.likelihood, data.y, jnp.asarray(0.0), 1e-4)
+    params, steps = laplace_init(u, gp.likelihood, data.y, jnp.asarray(0.0), 1e-4)
     assert 1 <= int(steps) < 20
     f = params.nu
     prec = np.linalg.inv(np.asarray(THETA)[np.ix_(pattern.perm, pattern.perm)])
@@ -69,7 +69,7 @@ def test_laplace_init_is_the_posterior_mode():
     np.testing.assert_allclose(grad - prec @ np.asarray(f), 0.0, atol=1e-3 * np.sqrt(N))
     # Gaussian likelihood: one Newton step is exact
     gauss = pa.gp.Gaussian(NOISE)
-    params, _ = laplace_init(u_vals, data.idx, gauss, jnp.asarray(Y[pattern.perm]), 0.0, 1e-4)
+    params, _ = laplace_init(u, gauss, jnp.asarray(Y[pattern.perm]), 0.0, 1e-4)
     m_ex = exact(X, train=True)[0][pattern.perm]
     np.testing.assert_allclose(params.nu, m_ex, rtol=1e-7, atol=1e-9)
 
