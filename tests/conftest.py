@@ -1,6 +1,8 @@
 """Test configuration: CPU, 64-bit floats, fixed seeds."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -10,6 +12,22 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+# One persistent compilation cache for the whole session, shared by the xdist workers (they
+# inherit the variable the first process sets): many tests build the same programs from new
+# closures (every ``pa.fit`` traces its own), which the in-memory cache cannot reuse.
+_CACHE_VAR = "PROBAPPROX_TEST_JAX_CACHE"
+_OWN_CACHE = _CACHE_VAR not in os.environ
+if _OWN_CACHE:
+    os.environ[_CACHE_VAR] = tempfile.mkdtemp(prefix="probapprox-test-jax-cache-")
+jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_VAR])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def pytest_unconfigure(config):
+    """Remove the session's compilation cache (in the process that made it)."""
+    if _OWN_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ[_CACHE_VAR], ignore_errors=True)
 
 
 @pytest.fixture
