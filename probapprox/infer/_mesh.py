@@ -13,10 +13,10 @@ partitioner (GSPMD) splits the work and inserts the collectives:
   makes GSPMD all-gather the blocks each step: it cannot know that ``idx`` keeps rows local.)
   A subsampled plate's data are replicated and its subsample indices laid out over ``"data"``
   (a sharding constraint on the plate's indices), so each device gathers ``b / devices``
-  points of each step's subsample from its own copy and no data row crosses devices (a 2.6x
-  slower step at 2 simulated devices when the data were split instead: the gathered rows
-  were all-reduced). Arrays the caller already placed on the mesh (e.g. with
-  :func:`probapprox.distributed.shard_rows`, one block per process) are kept as they are.
+  points of each step's subsample from its own copy and no data row crosses devices (with
+  split data the gathered rows were all-reduced every step). Arrays the caller already placed
+  on the mesh (e.g. with :func:`probapprox.distributed.shard_rows`, one block per process)
+  are kept as they are.
 * **starts** (mesh axis ``"starts"``): the ``K`` runs of ``num_starts=K`` (the leading axis
   of the loop state) are laid out over the ``"starts"`` devices; ``K`` must be a multiple of
   the axis size. A 2-D mesh ``("starts", "data")`` does both.
@@ -130,7 +130,7 @@ def place_args(args: tuple, kwargs: dict, mesh: Mesh | None, model: Callable) ->
     """Lay the model's array arguments out on ``mesh`` (see the module docstring)."""
     if mesh is None:
         return args, kwargs
-    sizes, subsampled = _plate_sizes(model, args, kwargs)
+    sizes, _ = _plate_sizes(model, args, kwargs)  # a subsampled plate's data: replicated
     num = mesh.shape.get(DATA, 1)
 
     def place(x: Any) -> Any:
