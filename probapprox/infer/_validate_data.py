@@ -133,9 +133,18 @@ def _nonfinite_note(name: str, leaf: Any, offset: tuple[int, ...]) -> str | None
     return None
 
 
+def _readable(x: Any) -> bool:
+    """Whether this process can read ``x`` whole (not a block of a multi-process array)."""
+    return not isinstance(x, jax.Array) or x.is_fully_addressable
+
+
 def _source(value: Any, named: list[tuple[str, Any]]) -> str:
+    if not _readable(value):
+        return ""
     a = np.asarray(value)
     for name, leaf in named:
+        if not _readable(leaf):
+            continue
         b = np.asarray(leaf)
         if b.shape == a.shape and np.array_equal(
             a, b, equal_nan=np.issubdtype(a.dtype, np.inexact)
