@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NotAProbapproxFile", "NotEncodable", "encode", "decode", "read_npz", "write_npz"]
+__all__ = [
+    "NotAProbapproxFile",
+    "NotEncodable",
+    "check_output_path",
+    "encode",
+    "decode",
+    "read_npz",
+    "write_npz",
+]
 
 _ARRAY = "__array__"
 _TUPLE = "__tuple__"
@@ -156,3 +164,44 @@ def read_npz(path: str | os.PathLike, fmt: str, what: str) -> tuple[dict, dict[s
             f"corrupt or not a probapprox file ({type(err).__name__}: {err})."
         ) from err
     return header, arrays
+
+
+def check_output_path(owner: str, arg: str, value: Any, example: str) -> Path:
+    """``value`` as the path of a file to write, checked before any work is done.
+
+    Args:
+        owner: the function the argument belongs to, for the messages.
+        arg: the argument's name.
+        value: what the caller passed.
+        example: a file name to suggest when ``value`` is a folder.
+
+    Raises:
+        TypeError: not a ``str`` or ``os.PathLike``.
+        IsADirectoryError: an existing folder.
+        FileNotFoundError: its folder does not exist.
+        PermissionError: its folder is not writable.
+
+    """
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(
+            f"{owner}({arg}=...) expects a file path (str or os.PathLike); got "
+            f"{type(value).__name__}."
+        )
+    path = Path(value)
+    label = f"{owner}({arg}={str(path)!r})"
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{label} is a directory; pass a file path inside it, e.g. {str(path / example)!r}."
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{label}: the folder {str(folder)!r} does not exist. Create it first (the path is "
+            "checked before any work, so nothing is lost)."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"{label}: the folder {str(folder)!r} is not writable. Choose a path in a writable "
+            "folder."
+        )
+    return path

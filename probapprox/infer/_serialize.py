@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -29,6 +28,7 @@ from probapprox.infer._psis_stack import Stack
 from probapprox.infer._pytree_io import (
     NotAProbapproxFile,
     NotEncodable,
+    check_output_path,
     decode,
     encode,
     read_npz,
@@ -84,23 +84,7 @@ def save_fit(result: FitResult, path: str | os.PathLike, *, include_data: bool) 
                 stacklevel=3,
             )
     store["losses"] = np.asarray(result.losses)
-    write_npz(_check_destination(path), store, header)
-
-
-def _check_destination(path: Any) -> Path:
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(
-            f"FitResult.save(path=...) expects a file path (str or os.PathLike); got "
-            f"{type(path).__name__}."
-        )
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"FitResult.save(path={str(path)!r}) is a directory.")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"FitResult.save(path={str(path)!r}): the folder {str(path.parent)!r} does not exist."
-        )
-    return path
+    write_npz(check_output_path("FitResult.save", "path", path, "fit.npz"), store, header)
 
 
 def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) -> FitResult:

@@ -20,7 +20,6 @@ import copy
 import hashlib
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -30,6 +29,7 @@ from numpyro import handlers
 from probapprox._checks import check_int
 from probapprox.infer._checkpoint import CheckpointPath, check_checkpoint_file
 from probapprox.infer._mesh import host_value
+from probapprox.infer._pytree_io import check_output_path
 from probapprox.infer._sites import constraint_to_data
 from probapprox.infer._validate_data import check_model_data, trace_at_inits
 
@@ -68,28 +68,7 @@ def _check_loss(loss: Any) -> None:
 
 
 def _check_checkpoint(checkpoint: Any, *, resume: bool) -> None:
-    if not isinstance(checkpoint, str | os.PathLike):
-        raise TypeError(
-            f"{_OWNER}(checkpoint=...) expects a file path (str or os.PathLike); got "
-            f"{type(checkpoint).__name__}."
-        )
-    path = Path(checkpoint)
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"{_OWNER}(checkpoint={str(path)!r}) is a directory; pass a file path inside it, "
-            f"e.g. {str(path / 'fit.ckpt.npz')!r}."
-        )
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"{_OWNER}(checkpoint={str(path)!r}): the folder {str(folder)!r} does not exist. "
-            "Create it first (the checkpoint is checked before fitting, so no work is lost)."
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"{_OWNER}(checkpoint={str(path)!r}): the folder {str(folder)!r} is not writable. "
-            "Choose a checkpoint path in a writable folder."
-        )
+    path = check_output_path(_OWNER, "checkpoint", checkpoint, "fit.ckpt.npz")
     if path.exists():
         if path.stat().st_size and not os.access(path, os.R_OK | os.W_OK):
             raise PermissionError(
