@@ -38,6 +38,9 @@ def test_every_public_name_is_in_docs_api_md(entries):
     text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     absent = [e.qualname for e in entries if f"`{e.qualname}`" not in text]
     assert absent == [], "run `python scripts/gen_api_doc.py` to regenerate docs/api.md"
+    # and nothing stale: no removed name, no old summary line
+    stale = sorted(set(text.splitlines()) - set(gen_api_doc.render(entries).splitlines()))
+    assert stale == [], "run `python scripts/gen_api_doc.py` to regenerate docs/api.md"
 
 
 def test_the_walk_covers_every_subpackage_and_the_contract(entries):
