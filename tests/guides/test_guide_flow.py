@@ -24,7 +24,7 @@ def _u1_kl(g, r, num=20_000):
     return float(jnp.mean(log_q + jax.vmap(lambda t: energy("u1", t))(z)) + U1_LOG_Z)
 
 
-def _fit_u1(flow, num_layers, num_steps, loss=None, **kw):
+def _fit_u1(flow, num_layers, num_steps, loss=None, *, warm_start=True, **kw):
     bm = get_model("rezende_u1")
     g = AutoNormalizingFlow(
         bm.model,
@@ -33,7 +33,16 @@ def _fit_u1(flow, num_layers, num_steps, loss=None, **kw):
         init_loc_fn=init_to_value(values={"z": jnp.zeros(2)}),
         **kw,
     )
-    return g, pa.fit(bm.model, g, *bm.args, num_steps=num_steps, seed=0, progress=False, loss=loss)
+    return g, pa.fit(
+        bm.model,
+        g,
+        *bm.args,
+        num_steps=num_steps,
+        seed=0,
+        progress=False,
+        loss=loss,
+        warm_start=warm_start,
+    )
 
 
 SLOW = pytest.mark.slow
@@ -66,7 +75,10 @@ def test_u1_planar_kl_small_and_decreasing_with_layers_fast():
 
 @pytest.mark.slow
 def test_u1_acceptance_planar_2_8_32_and_spline_8():
-    kls = [_u1_kl(*_fit_u1("planar", k, 3000)) for k in (2, 8, 32)]
+    # Rezende & Mohamed's set-up: the planar flows start from the standard normal base at the
+    # ring's centre. (pa.fit's warm start would start them as the Laplace Gaussian of one lobe,
+    # and an unannealed reverse-KL fit then stays there: KL 0.154 at K = 32.)
+    kls = [_u1_kl(*_fit_u1("planar", k, 3000, warm_start=False)) for k in (2, 8, 32)]
     assert kls[0] > kls[1] > kls[2]
     assert kls[2] < 0.05
     # Spline: two lobes need the paper's likelihood annealing (unannealed fits put all the
