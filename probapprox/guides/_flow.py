@@ -88,8 +88,8 @@ class AutoNormalizingFlow(AutoContinuous):
         self,
         model: Callable,
         *,
-        flow: str = "spline",
-        num_layers: int = 8,
+        flow: str = "maf",
+        num_layers: int = 4,
         base: str = "normal",
         hidden_dims: tuple[int, ...] | list[int] | None = None,
         num_bins: int = 8,
@@ -183,7 +183,8 @@ class AutoNormalizingFlow(AutoContinuous):
         )
         key = numpyro.prng_key()
         key = jax.random.PRNGKey(0) if key is None else key
-        init = self._flow.init(key, self._init_latent.dtype)
+        # one compiled program (eagerly, the MADE initialisers compile op by op: ~3 s)
+        init = jax.jit(self._flow.init, static_argnums=1)(key, self._init_latent.dtype)
         loc = jnp.asarray(self._init_latent)
         init["affine"]["loc"] = loc
         init["affine"]["log_scale"] = jnp.full_like(loc, math.log(self.init_scale))
