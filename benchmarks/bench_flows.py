@@ -323,7 +323,7 @@ def main(args):
     cfg = {k: getattr(args, k) for k in keys} | {"hidden": tuple(args.hidden)}
     load_before, t_start = os.getloadavg(), time.perf_counter()
     rows = []
-    for target in args.targets:
+    for target in () if args.speed_only else args.targets:
         for guide in args.guides:
             for seed in range(args.seed, args.seed + args.seeds):
                 rows.append(fit_one(target, guide, cfg | {"seed": seed}, args.draws))
@@ -337,7 +337,7 @@ def main(args):
                 )
     speed_rows = [] if args.no_speed else speed(args, cfg)
     total = time.perf_counter() - t_start
-    lines = acceptance_table(rows, args) + accuracy_tables(rows, args)
+    lines = [] if args.speed_only else acceptance_table(rows, args) + accuracy_tables(rows, args)
     lines += speed_tables(speed_rows, args) if speed_rows else []
     lines.append(
         f"\n({jax.devices()[0]}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
@@ -379,6 +379,7 @@ if __name__ == "__main__":
     p.add_argument("--chunk", type=int, default=500, help="steps per timed chunk")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--speed-only", action="store_true", help="only the speed part")
     p.add_argument("--quick", action="store_true", help="fast smoke run")
     p.add_argument("--part", default="", help="suffix of the result files (runs in parts)")
     p.add_argument("--combine", nargs="+", default=None, help="tables from these parts' JSON")
