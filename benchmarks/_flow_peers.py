@@ -96,6 +96,8 @@ def fit_guide(name, bm, cfg, *, loss=None, steps=None, chunk_size=None, callback
         kw |= {"loss": Trace_ELBO(cfg["particles"]), "optimizer": adam(peer_lr(cfg), steps)}
     if loss is not None:
         kw["loss"] = loss
+    if chunk_size is not None:  # a timing run: every step, no stopping rule
+        kw["early_stop"] = False
     with redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = pa.fit(
