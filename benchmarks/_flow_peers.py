@@ -20,7 +20,7 @@ import numpyro.distributions as dist
 import optax
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import Trace_ELBO
-from numpyro.infer.autoguide import AutoBNAFNormal, AutoIAFNormal
+from numpyro.infer.autoguide import AutoBNAFNormal, AutoIAFNormal, AutoMultivariateNormal
 from numpyro.infer.util import initialize_model
 
 import probapprox as pa
@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 OURS = ("planar", "radial", "affine_coupling", "spline", "maf", "maf_spline")
 DEFAULT = "default"  # AutoNormalizingFlow(model) with every default, and pa.fit's defaults
+GAUSSIAN = "AutoMultivariateNormal"  # the full-rank Gaussian at its defaults (pa.fit's too)
 NUMPYRO = ("AutoIAFNormal", "AutoBNAFNormal")
 FJX = ("fjx_maf", "fjx_spline_coupling")
 BOUND = 5.0  # spline interval half-width, ours and FlowJAX's
@@ -62,6 +63,8 @@ def adam(lr, steps):
 def make_guide(name, model, cfg):
     if name == DEFAULT:
         return AutoNormalizingFlow(model)
+    if name == GAUSSIAN:
+        return AutoMultivariateNormal(model)
     if name in OURS:
         layers = cfg["planar_layers"] if name in ("planar", "radial") else cfg["layers"]
         return AutoNormalizingFlow(
@@ -81,21 +84,26 @@ def make_guide(name, model, cfg):
 
 
 def fit_guide(name, bm, cfg, *, loss=None, steps=None, chunk_size=None, callback=None):
-    """``pa.fit`` of one guide; ours with its default loss unless ``loss`` is given."""
+    """``pa.fit`` of one guide; ours with its default loss unless ``loss`` is given.
+
+    ``default`` and ``AutoMultivariateNormal`` run every default of ``pa.fit`` (its step
+    cap and stopping rule too); the others run ``cfg["steps"]`` steps.
+    """
     steps = cfg["steps"] if steps is None else steps
     guide = make_guide(name, bm.model, cfg)
-    kw = {}
-    if name not in (*OURS, DEFAULT):  # peers: the standard estimator, our flows' optimiser
-        kw = {"loss": Trace_ELBO(cfg["particles"]), "optimizer": adam(peer_lr(cfg), steps)}
+    kw = {} if name in (DEFAULT, GAUSSIAN) and steps == cfg["steps"] else {"num_steps": steps}
+    if name in NUMPYRO:  # peers: the standard estimator, our flows' optimiser
+        kw |= {"loss": Trace_ELBO(cfg["particles"]), "optimizer": adam(peer_lr(cfg), steps)}
     if loss is not None:
         kw["loss"] = loss
+    if chunk_size is not None:  # a timing run: every step, no stopping rule
+        kw["early_stop"] = False
     with redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = pa.fit(
             bm.model,
             guide,
             *bm.args,
-            num_steps=steps,
             seed=cfg["seed"],
             progress=False,
             chunk_size=chunk_size,
@@ -283,6 +291,7 @@ __all__ = [
     "DEFAULT",
     "FJX",
     "FLOWJAX",
+    "GAUSSIAN",
     "NUMPYRO",
     "OURS",
     "adam",

@@ -46,9 +46,14 @@ def run(setting, flow, seed, steps):
     bm = get_model("rezende_u1")
     start = init_to_value(values={"z": jnp.zeros(2)})
     if setting == "default":
-        guide, loss = AutoNormalizingFlow(bm.model, flow=flow, init_loc_fn=start), None
+        guide, loss = (
+            AutoNormalizingFlow(bm.model, flow=flow, num_layers=8, init_loc_fn=start),
+            None,
+        )
     else:
-        guide = AutoNormalizingFlow(bm.model, flow=flow, init_loc_fn=start, init_scale=3.0)
+        guide = AutoNormalizingFlow(
+            bm.model, flow=flow, num_layers=8, init_loc_fn=start, init_scale=3.0
+        )
         loss = PathELBO(16, path_warmup=steps, anneal_steps=steps // 2)
     t0 = time.perf_counter()
     res = pa.fit(bm.model, guide, *bm.args, num_steps=steps, seed=seed, progress=False, loss=loss)

@@ -31,12 +31,17 @@ median of ``--repeats`` chunks of ``--chunk`` jitted steps after the compiling o
 XLA runs single-threaded unless ``XLA_FLAGS`` is set. Writes
 ``benchmarks/results/bench_flows.json`` and ``.md`` (``--quick``: ``bench_flows_quick.json``).
 
-Run: ``python benchmarks/bench_flows.py [--quick]`` (FlowJAX rows need ``flowjax`` installed).
+Run: ``python benchmarks/bench_flows.py [--quick]`` (FlowJAX rows need ``flowjax`` installed);
+in parts with ``--targets``, ``--guides``, ``--seeds``, ``--no-speed`` and ``--part NAME``
+(writes ``bench_flows_NAME.json``/``.md``). ``default`` is ``AutoNormalizingFlow(model)`` and
+``AutoMultivariateNormal`` the full-rank Gaussian, both through every default of ``pa.fit``
+(5000-step cap, stopping rule, warm start); the other guides run ``--steps`` steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -57,6 +62,7 @@ from _flow_peers import (  # noqa: E402
     DEFAULT,
     FJX,
     FLOWJAX,
+    GAUSSIAN,
     NUMPYRO,
     OURS,
     fit_guide,
@@ -68,7 +74,7 @@ from _flow_peers import (  # noqa: E402
     time_maths,
     time_ours,
 )
-from _meta import run_meta, write_results  # noqa: E402
+from _meta import RESULTS, run_meta, write_results  # noqa: E402
 
 from probapprox.diagnostics import diagnose  # noqa: E402
 from probapprox.models import get_model  # noqa: E402
@@ -76,7 +82,7 @@ from probapprox.models.rezende import U1_LOG_Z, energy  # noqa: E402
 
 TARGETS = ("rezende_u1", "rezende_u2", "rezende_u3", "rezende_u4", "four_modes", "funnel")
 TARGETS += ("banana", "eight_schools", "logistic_regression")
-GUIDES = (DEFAULT, *OURS, *NUMPYRO, *FJX)
+GUIDES = (DEFAULT, GAUSSIAN, *OURS, *NUMPYRO, *FJX)
 QUICK = {
     "targets": ["rezende_u1", "banana"],
     "guides": ["affine_coupling", FJX[0] if FLOWJAX else NUMPYRO[0]],
@@ -98,6 +104,7 @@ def fit_one(target, guide, cfg, draws):
         else:
             g, res = fit_guide(guide, bm, cfg)
             row["fit_seconds"], losses = float(res.seconds), res.losses
+            row["steps_run"] = int(np.size(res.losses))
             row["loss"] = res.info["loss"]
             row["lr"] = getattr(g, "learning_rate", peer_lr(cfg))
             row["wall_seconds"] = time.perf_counter() - t0
@@ -212,6 +219,45 @@ def accuracy_tables(rows, args):
     return out
 
 
+# issue 19's acceptance bounds: KL at most, or ELBO at least, the value
+ACCEPT = {"banana": ("kl", 0.05), "funnel": ("kl", 0.05)}
+ACCEPT |= {"eight_schools": ("elbo", -31.30), "logistic_regression": ("elbo", -72.7)}
+
+
+def acceptance_table(rows, args):
+    """Default flow vs FlowJAX MAF (and the full-rank Gaussian): issue 19's rows, pass/miss."""
+    if not {DEFAULT, FJX[0]} <= set(args.guides):
+        return []
+    out = [
+        "\n### Acceptance (issue 19): default `AutoNormalizingFlow` + default `pa.fit` vs "
+        "FlowJAX MAF, medians over seeds\n",
+        "| target | metric | ours | FlowJAX MAF | bound | bound met | no worse than MAF "
+        "| wall s ours / MAF | ELBO ours / full-rank Gaussian | no worse than Gaussian |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for target in args.targets:
+        med = {r["guide"]: r for r in _medians([r for r in rows if r["target"] == target])}
+        ours, fjx, gauss = med.get(DEFAULT), med.get(FJX[0]), med.get(GAUSSIAN)
+        if not ours or not fjx or "error" in ours or "error" in fjx:
+            out.append(f"| {target} | failed or missing |" + " |" * 8)
+            continue
+        kind = "kl" if "kl" in ours else "elbo"
+        sign = 1.0 if kind == "elbo" else -1.0  # higher is better after the sign
+        o, f = ours[kind], fjx[kind]
+        metric, bound = ACCEPT.get(target, (kind, None))
+        b_ok = "—" if bound is None else ("pass" if sign * o >= sign * bound else "miss")
+        g = None if not gauss or "error" in gauss else gauss["elbo"]
+        cells = [target, kind.upper(), fmt(o, 4), fmt(f, 4)]
+        cells += ["—" if bound is None else fmt(bound, 2), b_ok]
+        cells.append("pass" if sign * o >= sign * f else f"miss ({fmt(o - f, 4)})")
+        wall = ours["wall_seconds"], fjx["wall_seconds"]
+        cells.append(f"{wall[0]:.1f} / {wall[1]:.1f} ({'pass' if wall[0] <= wall[1] else 'miss'})")
+        cells.append(f"{fmt(ours['elbo'], 3)} / {fmt(g, 3)}" if g is not None else "—")
+        cells.append("—" if g is None else ("pass" if ours["elbo"] >= g else "miss"))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
 def speed_tables(rows, args):
     sps = {(r["d"], r["impl"], r["flow"]): r["s_per_step"] for r in rows}
 
@@ -240,7 +286,32 @@ def speed_tables(rows, args):
     return out
 
 
+def combine(args):
+    """Tables from earlier ``--part`` runs; a later part's (target, guide) rows replace earlier."""
+    rows, meta = {}, []
+    for part in args.combine:
+        data = json.loads((RESULTS / f"bench_flows_{part}.json").read_text())
+        meta.append(f"{part}: load {data.get('loadavg_before', '?')}, {data.get('config')}")
+        for r in data["rows"]:
+            rows.setdefault((r["target"], r["guide"]), {})
+            rows[(r["target"], r["guide"])] = rows[(r["target"], r["guide"])] | {r["seed"]: r}
+    rows = [r for by_seed in rows.values() for r in by_seed.values()]
+    args.targets = list(dict.fromkeys(r["target"] for r in rows))
+    args.guides = list(dict.fromkeys(r["guide"] for r in rows))
+    args.seeds = max(len({r["seed"] for r in rows if r["guide"] == g}) for g in args.guides)
+    lines = acceptance_table(rows, args) + accuracy_tables(rows, args)
+    lines.append("\n(combined parts: " + "; ".join(meta) + ")")
+    write_results(
+        "bench_flows",
+        {"benchmark": "flows", "parts": args.combine, "rows": rows},
+        lines,
+        quick=False,
+    )
+
+
 def main(args):
+    if args.combine:
+        return combine(args)
     if args.quick:
         args.steps, args.draws = min(args.steps, 300), min(args.draws, 2000)
         args.targets = args.targets or QUICK["targets"]
@@ -254,7 +325,7 @@ def main(args):
     cfg = {k: getattr(args, k) for k in keys} | {"hidden": tuple(args.hidden)}
     load_before, t_start = os.getloadavg(), time.perf_counter()
     rows = []
-    for target in args.targets:
+    for target in () if args.speed_only else args.targets:
         for guide in args.guides:
             for seed in range(args.seed, args.seed + args.seeds):
                 rows.append(fit_one(target, guide, cfg | {"seed": seed}, args.draws))
@@ -268,7 +339,7 @@ def main(args):
                 )
     speed_rows = [] if args.no_speed else speed(args, cfg)
     total = time.perf_counter() - t_start
-    lines = accuracy_tables(rows, args)
+    lines = [] if args.speed_only else acceptance_table(rows, args) + accuracy_tables(rows, args)
     lines += speed_tables(speed_rows, args) if speed_rows else []
     lines.append(
         f"\n({jax.devices()[0]}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
@@ -287,7 +358,8 @@ def main(args):
         "speed": {"dims": args.dims, "chunk": args.chunk, "repeats": args.repeats},
         "speed_rows": speed_rows,
     } | run_meta(load_before, total)
-    write_results("bench_flows", result, lines, quick=args.quick)
+    name = "bench_flows" + (f"_{args.part}" if args.part else "")
+    write_results(name, result, lines, quick=args.quick)
 
 
 if __name__ == "__main__":
@@ -309,5 +381,8 @@ if __name__ == "__main__":
     p.add_argument("--chunk", type=int, default=500, help="steps per timed chunk")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-speed", action="store_true")
+    p.add_argument("--speed-only", action="store_true", help="only the speed part")
     p.add_argument("--quick", action="store_true", help="fast smoke run")
+    p.add_argument("--part", default="", help="suffix of the result files (runs in parts)")
+    p.add_argument("--combine", nargs="+", default=None, help="tables from these parts' JSON")
     main(p.parse_args())

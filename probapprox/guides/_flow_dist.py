@@ -47,12 +47,14 @@ class FlowDistribution(dist.Distribution):
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:
         """Draws and ``[log q, score]`` (both forward; no inverse)."""
-        z, log_q, score = self.flow.sample_with_score(self.params, key, tuple(sample_shape))
+        fn = _compiled(self.flow, "sample_with_score")
+        z, log_q, score = fn(self.params, key, tuple(sample_shape))
         return z, [log_q, score]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         """Draws of shape ``sample_shape + (D,)``."""
-        return self.flow.sample_and_log_prob(self.params, key, tuple(sample_shape))[0]
+        fn = _compiled(self.flow, "sample_and_log_prob")
+        return fn(self.params, key, tuple(sample_shape))[0]
 
     def rsample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         """Reparameterised draws (same as :meth:`sample`)."""
@@ -69,3 +71,17 @@ class FlowDistribution(dist.Distribution):
         log_q, score = (jax.lax.stop_gradient(t) for t in intermediates)
         step = value - jax.lax.stop_gradient(value)
         return log_q + jnp.sum(step * score, axis=-1)
+
+
+def _compiled(flow: Flow, method: str) -> Any:
+    """``jax.jit`` of a flow's sampling method (shape static), cached on the flow.
+
+    Outside a trace (``pa.fit``'s warm start and ``svi.init`` run the guide eagerly) an
+    unjitted flow dispatches op by op and compiles each of its hundreds of small ops;
+    measured on the banana with a 4-layer MAF, that was ~8 s of a 17 s fit. Inside a trace
+    the jitted call is inlined, so gradients and ``vmap`` are unchanged.
+    """
+    cache = flow.__dict__.setdefault("_compiled", {})  # frozen dataclass: not a field
+    if method not in cache:
+        cache[method] = jax.jit(getattr(flow, method), static_argnums=2)
+    return cache[method]

@@ -78,7 +78,10 @@ def _fit_elbo(name, anneal, steps, seed=0):
 
     bm = get_model(name)
     g = AutoNormalizingFlow(bm.model)
-    loss = PathELBO(g.num_particles, path_warmup=steps, anneal_steps=steps // 2) if anneal else None
+    if anneal:
+        loss = PathELBO(g.num_particles, path_warmup=steps, anneal_steps=steps // 2)
+    else:  # plain: the default estimator without its annealing
+        loss = PathELBO(g.num_particles, path_warmup=steps // 2)
     r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=seed, progress=False, loss=loss)
     return r, g
 
@@ -109,7 +112,7 @@ def test_annealing_keeps_both_lobes_of_u1():
 
     bm = get_model("rezende_u1")
     steps = 8000
-    g = AutoNormalizingFlow(bm.model, flow="maf", init_scale=3.0, init_loc_fn=_origin)
+    g = AutoNormalizingFlow(bm.model, flow="maf", num_layers=8, init_scale=3.0, init_loc_fn=_origin)
     loss = PathELBO(16, path_warmup=steps, anneal_steps=steps // 2)
     r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=0, progress=False, loss=loss)
     z = g.get_posterior(r.params).sample(jax.random.PRNGKey(1), (20_000,))

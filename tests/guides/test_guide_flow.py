@@ -186,8 +186,12 @@ def test_default_estimators():
     g = AutoNormalizingFlow(bm.model, flow="radial", num_layers=3)
     loss = g.default_loss(1000)
     assert isinstance(loss, PathELBO) and loss.path_warmup == 500
+    assert loss.anneal_steps == 250 and loss.temper == "likelihood"
+    assert g.default_loss(100).anneal_steps is None  # too short a run to anneal
     spline = AutoNormalizingFlow(bm.model, flow="spline")
     assert isinstance(spline.default_loss(1000), Trace_ELBO)
+    default = AutoNormalizingFlow(bm.model)
+    assert (default.flow, default.num_layers, default.base) == ("maf", 4, "normal")
 
 
 def _elbo(bm, guide, steps):
