@@ -258,3 +258,44 @@ def test_map_is_the_newton_map_after_few_first_order_steps(name):
         sd = bm.reference.sd["beta"]
         np.testing.assert_allclose(r.params["auto_loc"], bm.reference.mean["beta"], rtol=1e-6)
         np.testing.assert_allclose(draws.std(0), sd, rtol=0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "logistic_regression",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="measured gap 1.52 nats at the exact MAP (rel. grad 4e-14): the Laplace "
+                "Gaussian N(MAP, H^-1) of this skewed 31-D posterior is itself 1.5 nats below "
+                "the best Gaussian; no MAP search can close it",
+            ),
+        ),
+        "unscaled_regression",
+        "logistic_1e4",
+        "garch11",
+    ],
+)
+def test_laplace_elbo_is_within_half_a_nat_of_the_full_rank_gaussian(name):
+    """At the Newton MAP, Laplace's ELBO is within 0.5 nats of AutoMultivariateNormal's.
+
+    Measured (20 Adam steps, then post_fit's Newton): unscaled_regression gap 3e-6 (exact:
+    both are the posterior), logistic_1e4 0.006, garch11 0.12; the unscaled breast-cancer
+    regression (not bundled) 0.26.
+    """
+    from numpyro.infer.autoguide import AutoMultivariateNormal
+
+    from probapprox.models import get_model
+    from probapprox.models.ill_conditioned import CASES
+
+    bm = CASES[name] if name in CASES else get_model(name)
+    guide = AutoLaplace(bm.model)
+    lap = pa.fit(bm.model, guide, *bm.args, num_steps=20, progress=False, **bm.kwargs)
+    assert guide.map_info["relative_grad_norm"] < 1e-6
+    gauss = AutoMultivariateNormal(bm.model)
+    mvn = pa.fit(bm.model, gauss, *bm.args, progress=False, **bm.kwargs)
+    d_lap = lap.diagnostics(20_000, seed=4, warn=False)
+    d_mvn = mvn.diagnostics(20_000, seed=4, warn=False)
+    assert d_mvn.elbo - d_lap.elbo < 0.5, (d_lap.elbo, d_mvn.elbo)

@@ -1,5 +1,7 @@
 """``pa.fit(model, "auto")``: the ladder, certification, bad input and the acceptance targets."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -117,13 +119,21 @@ def test_four_modes(name):
     [
         pytest.param("rezende_u1", 0.02, marks=pytest.mark.xfail(reason="measured KL 0.067")),
         ("mog10d", 0.05),
-        pytest.param("banana", 0.05, marks=pytest.mark.xfail(reason="measured KL 0.084")),
-        pytest.param("funnel", 0.1, marks=pytest.mark.xfail(reason="measured KL 0.55-0.66")),
+        ("banana", 0.05),  # measured KL 0.029 (affine MAF flow rung)
+        pytest.param(
+            "funnel",
+            0.1,
+            marks=pytest.mark.xfail(
+                reason="measured KL 0.16 (affine MAF flow rung; was 0.55-0.66)"
+            ),
+        ),
     ],
 )
 def test_kl_targets(name, bound):
     bm = get_model(name)
-    r = _auto(bm)
+    with warnings.catch_warnings():  # banana, funnel: the flow's k̂ is ≥ 0.7, honestly warned
+        warnings.simplefilter("ignore", pa.ApproximationWarning)
+        r = _auto(bm)
     kl, _ = _kl(bm, r)
     assert kl <= bound, (kl, format_ladder(r.info["auto"]))
 
@@ -143,10 +153,7 @@ def test_gaussian_posteriors_stop_early(name):
     "name",
     [
         "eight_schools",
-        pytest.param(
-            "eight_schools_centred",
-            marks=pytest.mark.xfail(reason="measured worst mean/sd error 0.24 sd/42 %"),
-        ),
+        "eight_schools_centred",  # measured worst mean / sd error 0.03 sd / 3.7 % (was 0.24 / 42 %)
     ],
 )
 def test_eight_schools_moments(name):

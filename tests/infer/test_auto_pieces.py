@@ -6,12 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pytest
 from numpyro import handlers
 from numpyro.infer.autoguide import AutoMultivariateNormal
 
 from probapprox.guides import AutoNormalizingFlow
 from probapprox.infer._auto import GAP_TOL, judge
-from probapprox.infer._auto_rungs import flow_init, mode_stack
+from probapprox.infer._auto_rungs import ONE_MODE_FLOW, flow_init, mode_stack
 from probapprox.infer._result import FitResult
 from probapprox.potential import dispersed_starts, find_modes, model_potential
 
@@ -47,8 +48,9 @@ def test_judge_estimates_the_closed_form_kl():
     assert judge(exact, 1000, seed=3)[1] < 1e-12 < GAP_TOL
 
 
-def test_flow_init_is_exactly_the_gaussian():
-    guide = AutoNormalizingFlow(std_normal_2d, num_layers=2)
+@pytest.mark.parametrize("flow", ["spline", ONE_MODE_FLOW])
+def test_flow_init_is_exactly_the_gaussian(flow):
+    guide = AutoNormalizingFlow(std_normal_2d, flow=flow, num_layers=2)
     params = _params(guide, std_normal_2d)
     loc, tril = np.array([1.0, -2.0]), np.array([[1.5, 0.0], [0.4, 0.3]])
     params.update(flow_init({"loc": loc, "scale_tril": tril}))
@@ -84,3 +86,35 @@ def test_mode_stack_recovers_a_full_covariance_mixture():
     d, gap, _ = judge(res, 20_000, seed=2)
     assert abs(d.elbo) < 1e-3 and gap < 1e-3  # q = p up to the modes' overlap (~1e-6)
     assert d.pareto_k < 0.5
+
+
+def test_a_richer_rung_with_a_higher_elbo_uncertifies_a_cheaper_one():
+    """ELBO_j - ELBO_i = KL_i - KL_j: a certified Gaussian beaten by a flow is not chosen as
+    certified; the flow (k̂ too high to certify) is returned with the warning."""
+    import types
+    import warnings
+
+    from probapprox.diagnostics import ApproximationWarning
+    from probapprox.infer._auto import _choose
+    from probapprox.infer._auto_report import ladder_row
+
+    def rows(richer_elbo, richer_se):
+        return [
+            ladder_row("gaussian", "G", elbo=-0.56, elbo_se=0.005, khat=0.68, certified=True),
+            ladder_row("flow", "F", elbo=richer_elbo, elbo_se=richer_se, khat=1.0),
+        ]
+
+    search = types.SimpleNamespace(modes=[])
+    fits = [types.SimpleNamespace(info={}) for _ in range(2)]
+    with pytest.warns(ApproximationWarning, match="no family was certified"):
+        out = _choose(rows(-0.03, 0.001), fits, search, 1.0)
+    assert out is fits[1] and out.info["auto_family"] == "flow"
+    ladder = out.info["auto"]
+    assert ladder[0]["verdict"] == "not certified: flow has a higher ELBO"
+    assert not ladder[0]["certified"]
+    # within two combined standard errors the cheaper rung stays certified and is chosen
+    fits = [types.SimpleNamespace(info={}) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _choose(rows(-0.03, 0.3), fits, search, 1.0)
+    assert out is fits[0] and out.info["auto"][0]["certified"]
