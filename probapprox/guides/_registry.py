@@ -65,7 +65,7 @@ def make_guide(name: str, model: Callable, **config: Any) -> Any:
 
 
 def guide_config(guide: Any) -> dict[str, Any]:
-    """Return ``{"class": name, "config": {...}}`` that rebuilds ``guide`` for a model.
+    """Return ``{"class": name, "config": {...}, "layout": n}`` that rebuilds ``guide``.
 
     Raises:
         TypeError: if the guide class is neither registered nor provides ``get_config``.
@@ -88,4 +88,6 @@ def guide_config(guide: Any) -> dict[str, Any]:
             "guide class that implements get_config() and is registered with "
             "probapprox.guides.register_guide."
         )
-    return {"class": name, "config": config}
+    # a guide class whose parameters changed meaning declares PARAM_LAYOUT (default 1); load
+    # refuses a file written with another layout instead of reading it as a different q
+    return {"class": name, "config": config, "layout": getattr(type(guide), "PARAM_LAYOUT", 1)}

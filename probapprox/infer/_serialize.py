@@ -132,6 +132,13 @@ def load(path: str | os.PathLike, model: Callable, *args: Any, **kwargs: Any) ->
         has_data = False
     guide_model = model if has_data else stand_in_model(sites)
     guide = make_guide(header["guide"]["class"], guide_model, **header["guide"]["config"])
+    saved, current = header["guide"].get("layout", 1), getattr(type(guide), "PARAM_LAYOUT", 1)
+    if saved != current:
+        raise NotAProbapproxFile(
+            f"{str(path)!r} holds a {type(guide).__name__} written with parameter layout "
+            f"{saved}; this probapprox reads layout {current} (the guide's layers changed), so "
+            "its parameters would describe a different distribution. Refit and save again."
+        )
     tr = handlers.trace(handlers.seed(guide, 0)).get_trace(*args, **kwargs)
     proto = guide.prototype_trace if has_data else _model_trace(model)
     if proto is not None:

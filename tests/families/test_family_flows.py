@@ -214,6 +214,23 @@ def test_made_is_autoregressive_and_the_jacobian_lower_triangular():
 
 
 @pytest.mark.parametrize("name", ["maf", "maf_spline"])
+def test_autoregressive_flows_run_in_the_latent_order(name):
+    """The last layer is lower triangular in the latent's own order (parents first); the
+    layer before it upper triangular (the reversal), so two layers order every pair both ways."""
+    dim = 5
+    for num_layers, lower in ((1, True), (2, False)):
+        flow = flows.make_flow(name, dim, num_layers, hidden_dims=(8,))
+        params = _perturb(flow.init(jax.random.PRNGKey(0), jnp.float64), jax.random.PRNGKey(1))
+        x = jax.random.normal(jax.random.PRNGKey(2), (dim,), jnp.float64)
+        jac = np.asarray(jax.jacobian(lambda t, f=flow, p=params: f.forward(p, t)[0])(x))
+        if lower:
+            np.testing.assert_allclose(np.triu(jac, 1), 0.0, atol=0)
+            assert np.all(np.abs(np.tril(jac, -1))[np.tril_indices(dim, -1)] > 0)
+        else:  # full: the first layer's dependences are reversed, the affine mixes them down
+            assert np.all(np.abs(jac) > 0)
+
+
+@pytest.mark.parametrize("name", ["maf", "maf_spline"])
 def test_check_grads_of_the_autoregressive_transformers(name):
     layer, params = _layer_and_params(name, 3)
     x = _points(layer, 3, n=1, scale=1.5)[0]

@@ -5,7 +5,18 @@ Names: ``planar``, ``radial`` (Rezende & Mohamed 2015), ``affine_coupling``, ``s
 rational-quadratic spline transformers). Layouts (``K = num_layers``):
 
 * ``planar`` / ``radial``: base → ``K`` layers → triangular affine;
-* couplings and autoregressive layers: base → ``K`` × (layer, permutation) → triangular affine.
+* couplings: base → ``K`` × (layer, permutation) → triangular affine;
+* autoregressive layers: base → layer → reversal → layer → … → layer → triangular affine.
+
+Autoregressive layers follow the latent's own order, which for a NumPyro model is the order
+its sites are sampled in, a topological order of the model's dependencies (a hierarchical
+scale comes before the coordinates it scales). The last layer conditions each coordinate on
+the ones before it in that order, the layer before it on the ones after, and so on, so every
+pair is ordered both ways once ``K ≥ 2``. An affine layer in the model's order represents a
+funnel or a centred hierarchy exactly (:math:`x_i \mid v \sim \mathcal N(0, e^{v})` is
+:math:`x_i = e^{v/2}\varepsilon_i` with :math:`v` before :math:`x_i`), which a pseudo-random
+order does only for the coordinates it happens to put after :math:`v`; this is the ordering
+of Papamakarios et al. (2017), who reverse the order between layers.
 
 Every flow ends with the same :class:`~._elementwise.TriangularAffine` ``affine``: its
 layers work on standardised coordinates (the splines' interval ``[-bound, bound]`` covers the
@@ -87,5 +98,9 @@ def make_flow(
         else:
             layer = MaskedSpline(dim, hidden, num_bins=num_bins, bound=bound)
         layers.append((f"layer{k}", layer))
-        layers.append((f"perm{k}", Permute(default_permutation(dim, k))))
+        if name in ("maf", "maf_spline"):
+            if k < num_layers - 1:  # the last layer runs in the latent's order
+                layers.append((f"perm{k}", Permute(tuple(range(dim))[::-1])))
+        else:
+            layers.append((f"perm{k}", Permute(default_permutation(dim, k))))
     return Flow(base_dist, (*layers, affine))
