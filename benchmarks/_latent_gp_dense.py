@@ -32,10 +32,12 @@ Bernoulli-logit by 40-point Gauss–Hermite.
 method under test). It may also start at a given ``(m, λ)`` — e.g. the method's own solution —
 and the optimum is still the reference, because:
 
-1. The ELBO is concave in (m, S) for log-concave likelihoods (logit, Poisson-log): the
-   expected log-likelihood :math:`\mathbb E_{N(m_i, S_{ii})}\log p(y_i\mid f_i)` is jointly
-   concave in :math:`(m_i, S^{1/2})` and :math:`-\mathrm{KL}` in (m, S) is concave (Challis &
-   Barber 2013, JMLR 14), so a stationary point in (m, S) is the global maximum.
+1. For log-concave likelihoods (logit, Poisson-log) the ELBO is concave in (m, C), with
+   :math:`S = CC^\top` and C the Cholesky factor (Challis & Barber 2013, JMLR 14:
+   :math:`\mathbb E\log p(y_i\mid m_i + c_i^\top z)` is concave in :math:`(m_i, c_i)`, and
+   :math:`-\mathrm{KL}` is concave in (m, C)). A stationary point in (m, S) with S ≻ 0 is
+   one in (m, C) (:math:`\partial/\partial C = 2\,(\partial/\partial S)\,C`), hence the
+   global maximum.
 2. A stationary point of the (v, λ) parameterisation with λ > 0 is a stationary point in
    (m, S). ∂/∂v = 0 is ∂/∂m = 0 (:math:`L_K` invertible). The λ-gradient is
    :math:`-(S\circ S)\,r` with :math:`r = g_s + \lambda/2`, and :math:`S\circ S` is positive
