@@ -22,7 +22,6 @@ from probapprox.models import get_model
 __all__ = ["AUTO_PLAN", "QUICK_AUTO_PLAN", "AutoRow", "format_auto_table", "run_auto"]
 
 AUTO_PLAN: tuple[str, ...] = (
-    "normal_normal",
     "linear_regression",
     "eight_schools",
     "banana",

@@ -27,24 +27,24 @@ MIX = "AutoIsoGaussianMixture"
 NF = "AutoNormalizingFlow"
 LAP = "AutoLaplace"
 
-# model -> guides, for the full run (one-dimensional models: the full-covariance Gaussian is
-# the mean-field one; an isotropic mixture is no help on the funnel's scale change)
+# model -> guides, for the full run: each row shows something the others do not, and the whole
+# demo stays within 5 minutes on 2 cores. One-dimensional models: the full-covariance Gaussian
+# is the mean-field one; an isotropic mixture is no help on the funnel's scale change; on the
+# symmetric 2-D targets mean-field equals the full-covariance Gaussian. Rezende's U3/U4 and the
+# 2-D mixture mog2d repeat what U1/U2 and four_modes show (all four are in benchmarks/).
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "normal_normal": (MF,),
     "beta_bernoulli": (MF,),
     "linear_regression": (MF, FR, LAP),
     "eight_schools": (MF, FR, NF),
-    "logistic_regression": (MF, LR, FR, LAP),
+    "logistic_regression": (MF, FR, LAP),
     "funnel": (MF, FR, NF),
     "banana": (FR, MIX, NF),
-    "four_modes": (MF, FR, MIX),
+    "four_modes": (FR, MIX),
     "four_modes_unequal": (FR, MIX),
-    "mog2d": (FR, MIX),
     "mog10d": (FR, MIX),
-    "rezende_u1": (MF, FR, MIX, NF),
+    "rezende_u1": (FR, MIX, NF),
     "rezende_u2": (FR, MIX, NF),
-    "rezende_u3": (FR, MIX, NF),
-    "rezende_u4": (FR, MIX, NF),
 }
 """Bundled model -> guides fitted by the full demo."""
 # steps and diagnostic draws per fit; the stopping rule ends many fits earlier. Most of a fit's
