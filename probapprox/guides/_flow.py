@@ -10,7 +10,8 @@ autoregressive layers (MADE conditioners; affine or spline transformers) sampled
 direction (IAF), over a standard normal or a Student-t base with learned per-dimension tails.
 Every flow ends with a lower-triangular affine layer and every layer starts at (or near) the
 identity, so a fresh guide is :math:`\mathcal N(z_{init}, s^2 I)`; ``pa.fit``'s warm start
-makes it the whitened Laplace Gaussian at the MAP.
+makes it the whitened Laplace Gaussian at the MAP when the loss does not anneal (the default
+estimator of the affine flows anneals the likelihood and so starts wide).
 
 Parameters are NumPyro param sites ``{prefix}_{group}_{field}`` (for example
 ``auto_affine_loc``, ``auto_layer0_W0``, ``auto_base_df``).

@@ -209,8 +209,10 @@ def test_default_estimators():
     assert (default.flow, default.num_layers, default.base) == ("maf", 4, "normal")
 
 
-def _elbo(bm, guide, steps):
-    r = pa.fit(bm.model, guide, *bm.args, num_steps=steps, seed=0, progress=False, **bm.kwargs)
+def _elbo(bm, guide, steps, loss=None):
+    r = pa.fit(
+        bm.model, guide, *bm.args, num_steps=steps, seed=0, progress=False, loss=loss, **bm.kwargs
+    )
     return r, r.diagnostics(20_000, seed=5, warn=False).elbo
 
 
@@ -218,12 +220,17 @@ def _elbo(bm, guide, steps):
     ("name", "flow"), [("banana", "maf"), pytest.param("eight_schools", "spline", marks=SLOW)]
 )
 def test_flow_starts_at_the_warm_start_and_ends_no_worse_than_the_gaussian(name, flow):
-    """The whitened flow starts as the Laplace Gaussian, so it ends at least as good as it."""
+    """Unannealed, the whitened flow starts as the Laplace Gaussian, so it ends at least as good.
+
+    (The default estimator of the affine flows anneals the likelihood, and an annealed fit
+    starts wide instead of at the MAP; here the same estimator without the annealing.)
+    """
     from numpyro.infer.autoguide import AutoMultivariateNormal
 
     bm = get_model(name)
     g = AutoNormalizingFlow(bm.model, flow=flow, num_layers=4, hidden_dims=(16, 16))
-    r, flow_elbo = _elbo(bm, g, 1000)
+    loss = PathELBO(g.num_particles, path_warmup=500) if flow != "spline" else None
+    r, flow_elbo = _elbo(bm, g, 1000, loss=loss)
     assert "whitening at the MAP" in r.info["warm_start"], r.info["warm_start"]
     _, gauss_elbo = _elbo(bm, AutoMultivariateNormal(bm.model), 1000)
     assert flow_elbo > gauss_elbo - 0.02, (flow_elbo, gauss_elbo)
