@@ -92,9 +92,10 @@ class AutoNormalizingFlow(AutoContinuous):
 
     """
 
-    PARAM_LAYOUT = 2
+    PARAM_LAYOUT = 3
     """Version of the parameter layout that ``save``/``load`` check: 2 since every flow ends in a
-    triangular affine and the autoregressive layers follow the latent's order."""
+    triangular affine and the autoregressive layers follow the latent's order, 3 since the MADE
+    conditioners have a linear skip (``{prefix}_layer{k}_S``)."""
 
     def __init__(
         self,

@@ -191,8 +191,9 @@ def test_load_refuses_another_parameter_layout(tmp_path, monkeypatch):
     g = AutoNormalizingFlow(bm.model, num_layers=2, hidden_dims=(8,))
     r = pa.fit(bm.model, g, *bm.args, num_steps=50, seed=0, progress=False, **bm.kwargs)
     r.save(tmp_path / "fit.npz", include_data=False)
-    monkeypatch.setattr(AutoNormalizingFlow, "PARAM_LAYOUT", AutoNormalizingFlow.PARAM_LAYOUT + 1)
-    with pytest.raises(pa.NotAProbapproxFile, match="AutoNormalizingFlow.*layout 2.*Refit"):
+    layout = AutoNormalizingFlow.PARAM_LAYOUT
+    monkeypatch.setattr(AutoNormalizingFlow, "PARAM_LAYOUT", layout + 1)
+    with pytest.raises(pa.NotAProbapproxFile, match=f"AutoNormalizingFlow.*layout {layout}.*Refit"):
         pa.load(tmp_path / "fit.npz", bm.model)
 
 

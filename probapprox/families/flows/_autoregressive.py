@@ -46,6 +46,7 @@ __all__ = ["MaskedAffine", "MaskedSpline"]
 class _Masked(Bijection):
     dim: int
     hidden: tuple[int, ...] = (32, 32)
+    skip: bool = True
 
     def _out_per_coord(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -54,8 +55,8 @@ class _Masked(Bijection):
         return made_masks(self.dim, self.hidden, self._out_per_coord())
 
     def init(self, key: jax.Array, dtype: Any) -> Params:
-        """MADE with a zero output layer (identity map)."""
-        return made_init(key, self.dim, self.hidden, self._out_per_coord(), dtype)
+        """MADE with a zero output layer and skip (identity map)."""
+        return made_init(key, self.dim, self.hidden, self._out_per_coord(), dtype, skip=self.skip)
 
     def _theta(self, params: Params, x: jax.Array) -> jax.Array:
         return made_apply(params, self._masks(), x, self._out_per_coord())

@@ -13,8 +13,20 @@ path from input ``j`` to output ``d`` then has :math:`j < d`, so
 and a transformer :math:`y_d = \tau(x_d; \theta_d)` has a lower-triangular Jacobian with
 diagonal :math:`\tau'`. With ``D = 1`` the output sees no input (only its bias).
 
-Weights are dense arrays multiplied by fixed 0/1 masks; the output layer starts at zero, so
-a fresh network outputs all zeros (the transformer's identity).
+With ``skip`` the network also has a masked *linear* connection from the inputs to the
+outputs, masked strictly lower like the output layer (:math:`S_{jd} = [j < d]`):
+
+.. math::
+    \theta_d(x) = \mathrm{MLP}_d(x_{<d}) + \sum_{j<d} x_j S_{jd}.
+
+Gaussian hierarchies then have exactly representable conditioners at any range: in a
+funnel or a centred hierarchy, :math:`x_i \mid v \sim \mathcal N(a + b v, e^{c + e v})`,
+location and log-scale are affine in the parent, which ``tanh`` units give only on the
+range where they are near-linear. The skip keeps every path from ``j`` to ``d`` at
+``j < d``, so the Jacobian stays lower triangular.
+
+Weights are dense arrays multiplied by fixed 0/1 masks; the output layer and the skip start
+at zero, so a fresh network outputs all zeros (the transformer's identity).
 
 Reference:
     Germain, Gregor, Murray, Larochelle (2015), "MADE: Masked autoencoder for distribution
@@ -31,7 +43,7 @@ import numpy as np
 
 from probapprox.families.flows._bijection import Params
 
-__all__ = ["made_apply", "made_init", "made_masks"]
+__all__ = ["made_apply", "made_init", "made_masks", "made_skip_mask"]
 
 
 def made_masks(dim: int, hidden: tuple[int, ...], out_per_coord: int) -> tuple[np.ndarray, ...]:
@@ -47,10 +59,26 @@ def made_masks(dim: int, hidden: tuple[int, ...], out_per_coord: int) -> tuple[n
     return tuple(masks)
 
 
+def made_skip_mask(dim: int, out_per_coord: int) -> np.ndarray:
+    """Mask ``(D, D * P)`` of the linear skip: input ``j`` reaches output ``d`` iff ``j < d``."""
+    idx = np.arange(dim)
+    return np.repeat((idx[None, :] > idx[:, None]).astype(np.float64), out_per_coord, axis=1)
+
+
 def made_init(
-    key: jax.Array, dim: int, hidden: tuple[int, ...], out_per_coord: int, dtype: Any
+    key: jax.Array,
+    dim: int,
+    hidden: tuple[int, ...],
+    out_per_coord: int,
+    dtype: Any,
+    *,
+    skip: bool = False,
 ) -> Params:
-    """``W{i}``, ``b{i}``: hidden layers ``N(0, 1/fan-in)`` (masked fan-in), output zero."""
+    """Initial MADE parameters.
+
+    ``W{i}``, ``b{i}``: hidden layers ``N(0, 1/fan-in)`` (masked fan-in), output zero; with
+    ``skip`` also the linear skip ``S`` of shape ``(D, D * P)``, zero.
+    """
     masks = made_masks(dim, hidden, out_per_coord)
     keys = jax.random.split(key, len(masks))
     params: Params = {}
@@ -61,17 +89,25 @@ def made_init(
         w = jax.random.normal(keys[i], m.shape, dtype) * jnp.asarray(scale * m, dtype)
         params[f"W{i}"] = w
         params[f"b{i}"] = jnp.zeros((m.shape[1],), dtype)
+    if skip:
+        params["S"] = jnp.zeros((dim, dim * out_per_coord), dtype)
     return params
 
 
 def made_apply(
     params: Params, masks: tuple[np.ndarray, ...], x: jax.Array, out_per_coord: int
 ) -> jax.Array:
-    """Conditioner outputs of shape ``(D, P)`` for one point ``x`` of shape ``(D,)`` (tanh)."""
+    """Conditioner outputs of shape ``(D, P)`` for one point ``x`` of shape ``(D,)``.
+
+    ``tanh`` hidden layers; the linear skip is added when ``params`` has one (``S``).
+    """
     h = x
     n = len(masks)
     for i, m in enumerate(masks):
         h = h @ (params[f"W{i}"] * jnp.asarray(m, h.dtype)) + params[f"b{i}"]
         if i < n - 1:
             h = jnp.tanh(h)
+    if "S" in params:
+        skip = made_skip_mask(x.shape[-1], out_per_coord)
+        h = h + x @ (params["S"] * jnp.asarray(skip, x.dtype))
     return h.reshape(x.shape[-1], out_per_coord)
