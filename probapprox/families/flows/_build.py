@@ -14,9 +14,11 @@ scale comes before the coordinates it scales). The last layer conditions each co
 the ones before it in that order, the layer before it on the ones after, and so on, so every
 pair is ordered both ways once ``K ≥ 2``. An affine layer in the model's order represents a
 funnel or a centred hierarchy exactly (:math:`x_i \mid v \sim \mathcal N(0, e^{v})` is
-:math:`x_i = e^{v/2}\varepsilon_i` with :math:`v` before :math:`x_i`), which a pseudo-random
-order does only for the coordinates it happens to put after :math:`v`; this is the ordering
-of Papamakarios et al. (2017), who reverse the order between layers.
+:math:`x_i = e^{v/2}\varepsilon_i` with :math:`v` before :math:`x_i`; the MADE's linear skip
+gives the log-scale :math:`v/2` without asking ``tanh`` units to be linear over the funnel's
+range, see :mod:`._made`), which a pseudo-random order does only for the coordinates it
+happens to put after :math:`v`; this is the ordering of Papamakarios et al. (2017), who
+reverse the order between layers.
 
 Every flow ends with the same :class:`~._elementwise.TriangularAffine` ``affine``: its
 layers work on standardised coordinates (the splines' interval ``[-bound, bound]`` covers the

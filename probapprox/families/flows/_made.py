@@ -23,7 +23,9 @@ Gaussian hierarchies then have exactly representable conditioners at any range: 
 funnel or a centred hierarchy, :math:`x_i \mid v \sim \mathcal N(a + b v, e^{c + e v})`,
 location and log-scale are affine in the parent, which ``tanh`` units give only on the
 range where they are near-linear. The skip keeps every path from ``j`` to ``d`` at
-``j < d``, so the Jacobian stays lower triangular.
+``j < d``, so the Jacobian stays lower triangular. Measured (``benchmarks/bench_flows.py``,
+default ``AutoNormalizingFlow`` and ``pa.fit``, 3 seeds, medians): funnel KL 0.064 → 0.038,
+eight schools ELBO −31.344 → −31.333 (log Z = −31.311), banana KL 0.044 → 0.019.
 
 Weights are dense arrays multiplied by fixed 0/1 masks; the output layer and the skip start
 at zero, so a fresh network outputs all zeros (the transformer's identity).
