@@ -102,22 +102,23 @@ def test_annealing_reaches_the_same_elbo(name):
 
 
 @SLOW
-@pytest.mark.xfail(
-    reason="issue 19: both lobes are kept but their masses vary by seed; right-lobe mass over "
-    "seeds 0/1/2: 0.370/0.570/0.524 with the MADE skip (0.555/0.633/0.522 without)"
-)
 def test_annealing_keeps_both_lobes_of_u1():
-    """Each lobe's mass within 0.05 of 1/2, with an 8-layer MAF (measured: right lobe 0.370).
+    """Each lobe's mass within 0.05 of 1/2, with an 8-layer MAF, annealed over the first half
+    and the path gradient (sticking the landing) over the second.
 
-    The 8-layer spline keeps both lobes less evenly (right-lobe mass 0.387 and 0.429 for
-    seeds 0 and 1; 0.003 with 4000 steps), the 8-layer MAF spline 0.399 (seed 0).
+    A lobe-mass error δ costs only about 2δ² nats of KL (0.005 at δ = 0.05), below the noise
+    of the standard estimator; the path gradient's noise vanishes at the optimum, so it
+    resolves it. Measured right-lobe mass, seeds 0/1/2: 0.517/0.492/0.500; with the standard
+    estimator throughout (``path_warmup=steps``) 0.370/0.570/0.524. The 8-layer spline keeps
+    both lobes less evenly (standard estimator only: right-lobe mass 0.387 and 0.429 for seeds
+    0 and 1; 0.003 with 4000 steps), the 8-layer MAF spline 0.399 (seed 0).
     """
     from probapprox.models import get_model
 
     bm = get_model("rezende_u1")
     steps = 8000
     g = AutoNormalizingFlow(bm.model, flow="maf", num_layers=8, init_scale=3.0, init_loc_fn=_origin)
-    loss = PathELBO(16, path_warmup=steps, anneal_steps=steps // 2)
+    loss = PathELBO(16, path_warmup=steps // 2, anneal_steps=steps // 2)
     r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=0, progress=False, loss=loss)
     z = g.get_posterior(r.params).sample(jax.random.PRNGKey(1), (20_000,))
     right = float(jnp.mean(z[:, 0] > 0))
