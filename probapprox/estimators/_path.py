@@ -98,15 +98,19 @@ def _latent_sites(trace: dict) -> list[str]:
     return [n for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]]
 
 
-def _path_log_q(live: dict, frozen: dict) -> jax.Array:
-    """Sticking-the-landing surrogate of ``log q`` at the live draws (stopped parameters)."""
+def _path_log_q(live: dict, frozen: dict, *, active: Any = True) -> jax.Array:
+    """Sticking-the-landing surrogate of ``log q`` at the live draws (stopped parameters).
+
+    A distribution with ``path_log_prob`` (the flows) skips the work of its surrogate's
+    gradient where ``active`` is false (the warm-up steps, whose weight ``λ_t`` is zero).
+    """
     total = jnp.zeros(())
     for name in _latent_sites(frozen):
         live_site = live[name]
         value, inter = live_site["value"], live_site["intermediates"]
         fn = _unwrap(live_site["fn"])
         if inter and callable(getattr(fn, "path_log_prob", None)):
-            lp = fn.path_log_prob(value, inter)
+            lp = fn.path_log_prob(value, inter, active=active)
         else:
             lp = _log_prob(frozen[name]["fn"], value)
         total = total + _scaled_sum(lp, live_site["scale"])
@@ -225,14 +229,11 @@ class PathELBO(ELBO):
             )
             replayed_guide = handlers.substitute(handlers.replay(seeded, live), data=frozen)
             frozen_tr = handlers.trace(replayed_guide).get_trace(*args, **kwargs)
+            path = _path_log_q(live, frozen_tr, active=lam > 0.5)
             if self.path_warmup is None:
-                log_q = _path_log_q(live, frozen_tr)
-            else:  # one branch runs: the warm-up steps skip the path surrogate's score
-                log_q = jax.lax.cond(
-                    lam > 0.5,
-                    lambda: _path_log_q(live, frozen_tr),
-                    lambda: _standard_log_q(live, frozen_tr),
-                )
+                log_q = path
+            else:
+                log_q = lam * path + (1.0 - lam) * _standard_log_q(live, frozen_tr)
             replayed = handlers.replay(handlers.seed(model, model_key), live)
             log_prior, log_lik = _log_joint_parts(replayed, args, kwargs, param_map)
             if self.temper == "joint":

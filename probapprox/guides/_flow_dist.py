@@ -68,10 +68,26 @@ class FlowDistribution(dist.Distribution):
             return intermediates[0]
         return self.flow.log_prob(self.params, value)
 
-    def path_log_prob(self, value: jax.Array, intermediates: list) -> jax.Array:
-        """Sticking-the-landing surrogate of ``log q`` at the draw ``value`` (see module)."""
+    def path_log_prob(
+        self, value: jax.Array, intermediates: list, *, active: Any = True
+    ) -> jax.Array:
+        """Sticking-the-landing surrogate of ``log q`` at the draw ``value`` (see module).
+
+        Where ``active`` (a bool, or a traced scalar bool) is false the score is not computed
+        and the surrogate has no parameter gradient (a ``PathELBO`` warm-up step gives it
+        weight zero). The score's inputs are all stopped, so the branch is never
+        differentiated: it costs one forward pass of the score or nothing.
+        """
         log_q, eps = (jax.lax.stop_gradient(t) for t in intermediates)
-        score = self.flow.score_from_base(jax.lax.stop_gradient(self.params), eps)
+        params = jax.lax.stop_gradient(self.params)
+        if active is True:
+            score = self.flow.score_from_base(params, eps)
+        else:
+            score = jax.lax.cond(
+                active,
+                lambda: self.flow.score_from_base(params, eps),
+                lambda: jnp.zeros_like(eps),
+            )
         step = value - jax.lax.stop_gradient(value)
         return log_q + jnp.sum(step * score, axis=-1)
 
