@@ -94,23 +94,37 @@ def _scaled_sum(log_prob: jax.Array, scale: Any) -> jax.Array:
     return jnp.sum(log_prob)
 
 
-def _guide_log_q(live: dict, frozen: dict) -> tuple[jax.Array, jax.Array]:
-    """``(path, standard)`` surrogates of ``log q`` at the live draws (equal values)."""
-    path = standard = jnp.zeros(())
-    for name, site in frozen.items():
-        if site["type"] != "sample" or site["is_observed"]:
-            continue
+def _latent_sites(trace: dict) -> list[str]:
+    return [n for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]]
+
+
+def _path_log_q(live: dict, frozen: dict, *, active: Any = True) -> jax.Array:
+    """Sticking-the-landing surrogate of ``log q`` at the live draws (stopped parameters).
+
+    A distribution with ``path_log_prob`` (the flows) skips the work of its surrogate's
+    gradient where ``active`` is false (the warm-up steps, whose weight ``λ_t`` is zero).
+    """
+    total = jnp.zeros(())
+    for name in _latent_sites(frozen):
         live_site = live[name]
         value, inter = live_site["value"], live_site["intermediates"]
         fn = _unwrap(live_site["fn"])
         if inter and callable(getattr(fn, "path_log_prob", None)):
-            lp_path = fn.path_log_prob(value, inter)
+            lp = fn.path_log_prob(value, inter, active=active)
         else:
-            lp_path = _log_prob(site["fn"], value)
-        lp_std = _log_prob(live_site["fn"], value, inter)
-        path = path + _scaled_sum(lp_path, live_site["scale"])
-        standard = standard + _scaled_sum(lp_std, live_site["scale"])
-    return path, standard
+            lp = _log_prob(frozen[name]["fn"], value)
+        total = total + _scaled_sum(lp, live_site["scale"])
+    return total
+
+
+def _standard_log_q(live: dict, frozen: dict) -> jax.Array:
+    """``log q`` at the live draws with live parameters (the standard estimator)."""
+    total = jnp.zeros(())
+    for name in _latent_sites(frozen):
+        site = live[name]
+        lp = _log_prob(site["fn"], site["value"], site["intermediates"])
+        total = total + _scaled_sum(lp, site["scale"])
+    return total
 
 
 def _log_joint_parts(
@@ -215,8 +229,11 @@ class PathELBO(ELBO):
             )
             replayed_guide = handlers.substitute(handlers.replay(seeded, live), data=frozen)
             frozen_tr = handlers.trace(replayed_guide).get_trace(*args, **kwargs)
-            path, standard = _guide_log_q(live, frozen_tr)
-            log_q = path if self.path_warmup is None else lam * path + (1.0 - lam) * standard
+            path = _path_log_q(live, frozen_tr, active=lam > 0.5)
+            if self.path_warmup is None:
+                log_q = path
+            else:
+                log_q = lam * path + (1.0 - lam) * _standard_log_q(live, frozen_tr)
             replayed = handlers.replay(handlers.seed(model, model_key), live)
             log_prior, log_lik = _log_joint_parts(replayed, args, kwargs, param_map)
             if self.temper == "joint":

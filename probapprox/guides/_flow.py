@@ -207,8 +207,8 @@ class AutoNormalizingFlow(AutoContinuous):
         )
         key = numpyro.prng_key()
         key = jax.random.PRNGKey(0) if key is None else key
-        # one compiled program (eagerly, the MADE initialisers compile op by op: ~3 s)
-        init = jax.jit(self._flow.init, static_argnums=1)(key, self._init_latent.dtype)
+        # a concrete key draws on the host: no compilation (see families/flows/_init_rng.py)
+        init = self._flow.init(key, self._init_latent.dtype)
         loc = jnp.asarray(self._init_latent)
         init["affine"]["loc"] = loc
         init["affine"]["log_scale"] = jnp.full_like(loc, math.log(self.init_scale))

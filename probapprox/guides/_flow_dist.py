@@ -1,8 +1,10 @@
 r"""NumPyro distribution of a :class:`~probapprox.families.flows.Flow` with fixed parameters.
 
-Draws carry two intermediates, ``[log q(z), ∇_z log q(z)]``, computed forward through
-the layers. ``log_prob(z, intermediates)`` returns the first (the standard estimator's
-``log q`` with parameter gradients, no inverse pass); ``path_log_prob`` returns the
+Draws carry two intermediates, ``[log q(z), ε]``: the log-density computed forward through
+the layers and the base draw. ``log_prob(z, intermediates)`` returns the first (the standard
+estimator's ``log q`` with parameter gradients, no inverse pass); ``path_log_prob`` carries
+the score :math:`g = \nabla_z \log q(z)` forward from ``ε`` (only when it is asked for: a
+``PathELBO`` in its standard warm-up phase never pays for it) and returns the
 sticking-the-landing surrogate
 
 .. math::
@@ -46,10 +48,10 @@ class FlowDistribution(dist.Distribution):
     def sample_with_intermediates(
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:
-        """Draws and ``[log q, score]`` (both forward; no inverse)."""
-        fn = _compiled(self.flow, "sample_with_score")
-        z, log_q, score = fn(self.params, key, tuple(sample_shape))
-        return z, [log_q, score]
+        """Draws and ``[log q, ε]`` (forward; no inverse)."""
+        fn = _compiled(self.flow, "sample_with_base")
+        z, log_q, eps = fn(self.params, key, tuple(sample_shape))
+        return z, [log_q, eps]
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         """Draws of shape ``sample_shape + (D,)``."""
@@ -66,9 +68,26 @@ class FlowDistribution(dist.Distribution):
             return intermediates[0]
         return self.flow.log_prob(self.params, value)
 
-    def path_log_prob(self, value: jax.Array, intermediates: list) -> jax.Array:
-        """Sticking-the-landing surrogate of ``log q`` at the draw ``value`` (see module)."""
-        log_q, score = (jax.lax.stop_gradient(t) for t in intermediates)
+    def path_log_prob(
+        self, value: jax.Array, intermediates: list, *, active: Any = True
+    ) -> jax.Array:
+        """Sticking-the-landing surrogate of ``log q`` at the draw ``value`` (see module).
+
+        Where ``active`` (a bool, or a traced scalar bool) is false the score is not computed
+        and the surrogate has no parameter gradient (a ``PathELBO`` warm-up step gives it
+        weight zero). The score's inputs are all stopped, so the branch is never
+        differentiated: it costs one forward pass of the score or nothing.
+        """
+        log_q, eps = (jax.lax.stop_gradient(t) for t in intermediates)
+        params = jax.lax.stop_gradient(self.params)
+        if active is True:
+            score = self.flow.score_from_base(params, eps)
+        else:
+            score = jax.lax.cond(
+                active,
+                lambda: self.flow.score_from_base(params, eps),
+                lambda: jnp.zeros_like(eps),
+            )
         step = value - jax.lax.stop_gradient(value)
         return log_q + jnp.sum(step * score, axis=-1)
 

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
 from probapprox.families.flows._bijection import Params
+from probapprox.families.flows._init_rng import array_module
 
 __all__ = ["NormalBase", "StudentTBase", "student_t_df"]
 
@@ -78,9 +79,8 @@ class StudentTBase:
 
     def init(self, key: jax.Array, dtype: Any) -> Params:
         """``ν_j = init_df`` for every coordinate."""
-        del key
         raw = math.log(self.init_df - 1.0)
-        return {"df": jnp.full((self.dim,), raw, dtype)}
+        return {"df": array_module(key).full((self.dim,), raw, dtype)}
 
     def sample(
         self, params: Params, key: jax.Array, shape: tuple[int, ...], dtype: Any

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from probapprox.families.flows._bijection import Bijection, Params
+from probapprox.families.flows._init_rng import array_module, normal, split
 from probapprox.families.flows._spline import num_spline_params, spline_forward, spline_inverse
 
 __all__ = ["AffineCoupling", "SplineCoupling", "mlp_init", "mlp_apply"]
@@ -35,12 +36,12 @@ __all__ = ["AffineCoupling", "SplineCoupling", "mlp_init", "mlp_apply"]
 def mlp_init(key: jax.Array, sizes: tuple[int, ...], dtype: Any) -> Params:
     """Weights ``W{i}``/``b{i}``; hidden layers scaled 1/√fan-in, the last layer zero."""
     params: Params = {}
-    keys = jax.random.split(key, len(sizes) - 1)
+    keys, xp = split(key, len(sizes) - 1), array_module(key)  # host arrays for a concrete key
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         last = i == len(sizes) - 2
         scale = 0.0 if last else 1.0 / math.sqrt(max(n_in, 1))
-        params[f"W{i}"] = scale * jax.random.normal(keys[i], (n_in, n_out), dtype)
-        params[f"b{i}"] = jnp.zeros((n_out,), dtype)
+        params[f"W{i}"] = scale * normal(keys[i], (n_in, n_out), dtype)
+        params[f"b{i}"] = xp.zeros((n_out,), dtype)
     return params
 
 

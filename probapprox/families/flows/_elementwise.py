@@ -21,6 +21,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from probapprox.families.flows._bijection import Bijection, Params
+from probapprox.families.flows._init_rng import array_module
 
 __all__ = ["ElementwiseAffine", "Permute", "TriangularAffine", "default_permutation"]
 
@@ -33,8 +34,8 @@ class ElementwiseAffine(Bijection):
 
     def init(self, key: jax.Array, dtype: Any) -> Params:
         """Identity: ``loc = 0``, ``log_scale = 0``."""
-        del key
-        return {"loc": jnp.zeros((self.dim,), dtype), "log_scale": jnp.zeros((self.dim,), dtype)}
+        xp = array_module(key)  # host arrays for a concrete key
+        return {"loc": xp.zeros((self.dim,), dtype), "log_scale": xp.zeros((self.dim,), dtype)}
 
     def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(loc + e^λ x, Σ λ)``."""
@@ -63,9 +64,9 @@ class TriangularAffine(Bijection):
 
     def init(self, key: jax.Array, dtype: Any) -> Params:
         """Identity: ``loc = 0``, ``log_scale = 0``, ``tril = 0``."""
-        del key
-        zeros = jnp.zeros((self.dim,), dtype)
-        return {"loc": zeros, "log_scale": zeros, "tril": jnp.zeros((self.dim, self.dim), dtype)}
+        xp = array_module(key)  # host arrays for a concrete key
+        zeros = xp.zeros((self.dim,), dtype)
+        return {"loc": zeros, "log_scale": zeros, "tril": xp.zeros((self.dim, self.dim), dtype)}
 
     def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(loc + L x, Σ λ)``."""

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from probapprox.families.flows._base import NormalBase, StudentTBase
 from probapprox.families.flows._bijection import Bijection, Params, score_step
+from probapprox.families.flows._init_rng import split
 
 __all__ = ["Flow", "FlowParams"]
 
@@ -46,12 +47,16 @@ class Flow:
         return self.base.dim
 
     def init(self, key: jax.Array, dtype: Any = jnp.float32) -> FlowParams:
-        """Parameters with every layer at (or near) the identity."""
-        keys = jax.random.split(key, len(self.layers) + 1)
+        """Parameters with every layer at (or near) the identity.
+
+        A concrete ``key`` draws them on the host (no compilation; see :mod:`._init_rng`),
+        a traced one with ``jax.random``; either way the leaves are ``dtype`` JAX arrays.
+        """
+        keys = split(key, len(self.layers) + 1)
         params = {"base": self.base.init(keys[0], dtype)}
         for k, (name, layer) in zip(keys[1:], self.layers, strict=True):
             params[name] = layer.init(k, dtype)
-        return params
+        return jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
 
     def forward(self, params: FlowParams, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(T(x), log|det J_T(x)|)`` for one base point ``x`` of shape ``(D,)``."""
@@ -92,6 +97,18 @@ class Flow:
         """Draws ``z``, ``log q(z)`` and the score ``∇_z log q(z)``, all forward."""
         eps = self._base_draws(params, key, shape)
         return _batched(lambda e: self._with_score(params, e), eps)
+
+    def sample_with_base(
+        self, params: FlowParams, key: jax.Array, shape: tuple[int, ...] = ()
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Draws ``z``, ``log q(z)`` and the base draws ``ε`` they came from (forward only)."""
+        eps = self._base_draws(params, key, shape)
+        z, ld = _batched(lambda e: self.forward(params, e), eps)
+        return z, self.base.log_prob(params["base"], eps) - ld, eps
+
+    def score_from_base(self, params: FlowParams, eps: jax.Array) -> jax.Array:
+        """``∇_z log q(z)`` at ``z = T(ε)`` for base draws ``ε`` of shape ``(..., D)``."""
+        return _batched(lambda e: self._with_score(params, e)[2], eps)
 
     def log_prob(self, params: FlowParams, z: jax.Array) -> jax.Array:
         """``log q(z)`` at arbitrary points ``z`` of shape ``(..., D)`` (runs the inverses)."""

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probapprox.families.flows._bijection import Params
+from probapprox.families.flows._init_rng import array_module, normal, split
 
 __all__ = ["made_apply", "made_init", "made_masks", "made_skip_mask"]
 
@@ -82,17 +83,16 @@ def made_init(
     ``skip`` also the linear skip ``S`` of shape ``(D, D * P)``, zero.
     """
     masks = made_masks(dim, hidden, out_per_coord)
-    keys = jax.random.split(key, len(masks))
+    keys, xp = split(key, len(masks)), array_module(key)  # host arrays for a concrete key
     params: Params = {}
     for i, m in enumerate(masks):
         last = i == len(masks) - 1
         fan_in = np.maximum(m.sum(axis=0), 1.0)
         scale = 0.0 if last else 1.0 / np.sqrt(fan_in)
-        w = jax.random.normal(keys[i], m.shape, dtype) * jnp.asarray(scale * m, dtype)
-        params[f"W{i}"] = w
-        params[f"b{i}"] = jnp.zeros((m.shape[1],), dtype)
+        params[f"W{i}"] = normal(keys[i], m.shape, dtype) * xp.asarray(scale * m, dtype)
+        params[f"b{i}"] = xp.zeros((m.shape[1],), dtype)
     if skip:
-        params["S"] = jnp.zeros((dim, dim * out_per_coord), dtype)
+        params["S"] = xp.zeros((dim, dim * out_per_coord), dtype)
     return params
 
 

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from probapprox.families.flows._bijection import Bijection, Params
+from probapprox.families.flows._init_rng import array_module, normal, split
 
 __all__ = ["DELTA", "Planar", "planar_u_hat"]
 
@@ -59,13 +60,13 @@ class Planar(Bijection):
 
     def init(self, key: jax.Array, dtype: Any) -> Params:
         """``w`` random of norm ~1, ``û`` a small vector orthogonal to ``w``, ``b = 0``."""
-        k_w, k_u = jax.random.split(key)
-        w = jax.random.normal(k_w, (self.dim,), dtype) / math.sqrt(self.dim)
-        w = jnp.where(jnp.linalg.norm(w) > 1e-3, w, jnp.ones_like(w) / math.sqrt(self.dim))
-        noise = self.init_scale * jax.random.normal(k_u, (self.dim,), dtype)
+        (k_w, k_u), xp = split(key, 2), array_module(key)  # host arrays for a concrete key
+        w = normal(k_w, (self.dim,), dtype) / math.sqrt(self.dim)
+        w = xp.where(xp.linalg.norm(w) > 1e-3, w, xp.ones_like(w) / math.sqrt(self.dim))
+        noise = self.init_scale * normal(k_u, (self.dim,), dtype)
         ortho = noise - (noise @ w) * w / (w @ w)
         u = ortho + _M_INV_ZERO * w / (w @ w)
-        return {"u": u, "w": w, "b": jnp.zeros((), dtype)}
+        return {"u": u, "w": w, "b": xp.zeros((), dtype)}
 
     def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(f(x), log(1 + tanh'(a) wᵀû))`` with ``a = wᵀx + b``."""

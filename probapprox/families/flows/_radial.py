@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from probapprox.families.flows._bijection import Bijection, Params
+from probapprox.families.flows._init_rng import array_module, normal
 
 __all__ = ["Radial", "radial_alpha_beta"]
 
@@ -55,8 +56,8 @@ class Radial(Bijection):
 
     def init(self, key: jax.Array, dtype: Any) -> Params:
         """``α = 1``, ``β̂ = 0`` (identity), ``z0 ~ N(0, init_scale² I)``."""
-        z0 = self.init_scale * jax.random.normal(key, (self.dim,), dtype)
-        one = jnp.asarray(_SOFTPLUS_INV_ONE, dtype)
+        z0 = self.init_scale * normal(key, (self.dim,), dtype)  # host for a concrete key
+        one = array_module(key).asarray(_SOFTPLUS_INV_ONE, dtype)
         return {"z0": z0, "alpha": one, "beta": one}
 
     def forward(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
