@@ -195,7 +195,9 @@ def test_check_grads_of_sample_and_log_prob(name):
         z, log_q = flow.sample_and_log_prob(p, jax.random.PRNGKey(3), (3,))
         return jnp.sum(log_q) + jnp.sum(jnp.sin(z))
 
-    check_grads(objective, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
+    # spline flows are C¹: a finite-difference step across a knot sees the jump in the
+    # second derivative, so the step stays well inside one bin
+    check_grads(objective, (params,), order=1, modes=("rev",), atol=1e-5, rtol=1e-5, eps=1e-5)
 
 
 def test_made_is_autoregressive_and_the_jacobian_lower_triangular():
