@@ -78,11 +78,10 @@ def _fit_elbo(name, anneal, steps, seed=0):
 
     bm = get_model(name)
     g = AutoNormalizingFlow(bm.model)
-    if anneal:
-        loss = PathELBO(g.num_particles, path_warmup=steps, anneal_steps=steps // 2)
-    else:  # plain: the default estimator without its annealing
-        loss = PathELBO(g.num_particles, path_warmup=steps // 2)
-    r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=seed, progress=False, loss=loss)
+    anneal_steps = steps // 2 if anneal else None  # the recipe: path gradient once β = 1
+    loss = PathELBO(g.num_particles, path_warmup=steps // 2, anneal_steps=anneal_steps)
+    kw = {"num_steps": steps, "seed": seed, "progress": False, "loss": loss}
+    r = pa.fit(bm.model, g, *bm.args, **kw, **bm.kwargs)  # with the data: y observed
     return r, g
 
 

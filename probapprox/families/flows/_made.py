@@ -20,7 +20,7 @@ outputs, masked strictly lower like the output layer (:math:`S_{jd} = [j < d]`):
     \theta_d(x) = \mathrm{MLP}_d(x_{<d}) + \sum_{j<d} x_j S_{jd}.
 
 Gaussian hierarchies then have exactly representable conditioners at any range: in a
-funnel or a centred hierarchy, :math:`x_i \mid v \sim \mathcal N(a + b v, e^{c + e v})`,
+funnel or a centred hierarchy, :math:`x_i \mid v \sim \mathcal N(a + b v, e^{c + k v})`,
 location and log-scale are affine in the parent, which ``tanh`` units give only on the
 range where they are near-linear. The skip keeps every path from ``j`` to ``d`` at
 ``j < d``, so the Jacobian stays lower triangular. Measured (``benchmarks/bench_flows.py``,
