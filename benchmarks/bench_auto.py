@@ -18,6 +18,7 @@ Run: ``.venv/bin/python benchmarks/bench_auto.py [--models NAME ...] [--methods 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -43,8 +44,11 @@ from probapprox.models.eight_schools import CENTRED, nuts_reference  # noqa: E40
 
 QUICK_MODELS = ("normal_normal", "four_modes", "banana", "funnel", "eight_schools")
 QUICK_METHODS = ("auto", "AutoMultivariateNormal")
-METHODS = ("auto", "AutoLaplace", "AutoMultivariateNormal", "AutoIsoGaussianMixture",
-           "AutoNormalizingFlow", "numpyro_mvn", "numpyro_iaf", "nuts")  # fmt: skip
+METHODS = ("auto", "AutoMultivariateNormal", "AutoLaplace", "AutoNormal",
+           "AutoLowRankMultivariateNormal", "AutoIsoGaussianMixture", "AutoNormalizingFlow",
+           "numpyro_mvn", "numpyro_iaf", "nuts")  # fmt: skip
+FIXED = METHODS[1:7]
+ROWS = Path(__file__).resolve().parent / "results"  # bench_auto_rows[_PART].jsonl
 
 
 def bundle(name):
@@ -72,18 +76,24 @@ def run_pa(bm, method, steps, seed):
     guide = {"AutoIsoGaussianMixture": lambda m: AutoIsoGaussianMixture(m),
              "AutoNormalizingFlow": lambda m: AutoNormalizingFlow(m)}.get(method)  # fmt: skip
     g = guide(bm.model) if guide else method
+    t = time.perf_counter()
     r = pa.fit(bm.model, g, *bm.args, num_steps=steps, seed=seed, progress=False, **bm.kwargs)
+    fit_s = time.perf_counter() - t
     d = r.diagnostics(10_000, seed=seed + 7, warn=False)
     fam = r.info.get("auto_family", "")
-    if fam:
-        print(pa.infer.format_ladder(r.info["auto"]), flush=True)
-    return d, r.sample(10_000, seed=seed + 8), fam
+    ladder = r.info.get("auto")
+    if ladder:
+        print(pa.infer.format_ladder(ladder), flush=True)
+    return d, r.sample(10_000, seed=seed + 8), fam, fit_s, ladder
 
 
 def run_numpyro(bm, method, steps, seed):
     guide = (ag.AutoMultivariateNormal if method == "numpyro_mvn" else ag.AutoIAFNormal)(bm.model)
     svi = SVI(bm.model, guide, numpyro.optim.Adam(1e-2), Trace_ELBO())
+    t = time.perf_counter()
     res = svi.run(jax.random.PRNGKey(seed), steps, *bm.args, progress_bar=False, **bm.kwargs)
+    jax.block_until_ready(res.params)
+    fit_s = time.perf_counter() - t
     post = guide.get_posterior(res.params)
     z = post.sample(jax.random.PRNGKey(seed + 7), (10_000,))
     log_q = post.log_prob(z)
@@ -91,42 +101,125 @@ def run_numpyro(bm, method, steps, seed):
         bm.model, bm.args, bm.kwargs, guide._unpack_latent(u)))(z)  # fmt: skip
     d = diagnose(np.asarray(pot), np.asarray(log_q))
     draws = guide.sample_posterior(jax.random.PRNGKey(seed + 8), res.params, sample_shape=(10_000,))
-    return d, draws, ""
+    return d, draws, "", fit_s, None
 
 
 def run_nuts(bm, seed):
     mcmc = MCMC(NUTS(bm.model), num_warmup=1000, num_samples=2000, num_chains=4,
                 chain_method="sequential", progress_bar=False)  # fmt: skip
+    t = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(seed), *bm.args, **bm.kwargs)
-    return None, mcmc.get_samples(), ""
+    return None, mcmc.get_samples(), "", time.perf_counter() - t, None
 
 
 def one(name, method, steps, seed):
+    """One (model, method) row; the fit's own seconds (``fit_seconds``) and with evaluation."""
     bm = bundle(name)
+    load = os.getloadavg()[0]
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if method == "nuts":
-                d, draws, fam = run_nuts(bm, seed)
+                d, draws, fam, fit_s, ladder = run_nuts(bm, seed)
             elif method.startswith("numpyro_"):
-                d, draws, fam = run_numpyro(bm, method, steps, seed)
+                d, draws, fam, fit_s, ladder = run_numpyro(bm, method, steps, seed)
             else:
-                d, draws, fam = run_pa(bm, method, steps, seed)
+                d, draws, fam, fit_s, ladder = run_pa(bm, method, steps, seed)
         except Exception as err:  # noqa: BLE001 - a failed method is a row, not a crash
-            return {"model": name, "method": method, "error": str(err).splitlines()[0][:100]}
+            return {"model": name, "method": method, "load": load,
+                    "error": str(err).splitlines()[0][:100]}  # fmt: skip
     sec = time.perf_counter() - t
     ref = bm.reference
     em, es = moment_errors(ref, draws)
     kl = ref.log_Z - d.elbo if d is not None and ref is not None and ref.log_Z is not None else None
-    return {"model": name, "method": method, "seconds": sec, "kl": kl,
+    return {"model": name, "method": method, "seconds": sec, "fit_seconds": fit_s, "kl": kl,
             "elbo": None if d is None else d.elbo, "elbo_se": None if d is None else d.elbo_se,
             "khat": None if d is None else d.pareto_k, "mean_err_sd": em, "sd_rel_err": es,
-            "auto_family": fam}  # fmt: skip
+            "auto_family": fam, "ladder": ladder, "steps": steps, "seed": seed, "load": load,
+            "load_after": os.getloadavg()[0]}  # fmt: skip
 
 
 def fmt(x, spec=".3g"):
     return "—" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def latest_rows(tag):
+    """The last row of every (model, method) in ``bench_auto_rows.jsonl`` with this tag."""
+    found = []
+    for path in ROWS.glob("bench_auto_rows*.jsonl"):
+        found += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    found = sorted((r for r in found if r.get("tag", "") == tag), key=lambda r: r["time"])
+    return {(r["model"], r["method"]): r for r in found}
+
+
+def summary(rows, names):
+    """Per model: auto against the best fixed family by ELBO, and auto / Gaussian seconds."""
+    out, ratios, svi = [], [], []
+    for n in names:
+        auto, mvn = rows.get((n, "auto")), rows.get((n, "AutoMultivariateNormal"))
+        fixed = [rows[n, m] for m in FIXED if (n, m) in rows and rows[n, m].get("elbo") is not None
+                 and np.isfinite(rows[n, m]["elbo"])]  # fmt: skip
+        best = max(fixed, key=lambda r: r["elbo"]) if fixed else None
+        ok = None
+        if auto and auto.get("elbo") is not None and best:
+            ok = bool(auto["elbo"] >= best["elbo"] - best["elbo_se"])
+        ratio = auto["fit_seconds"] / mvn["fit_seconds"] if auto and mvn and "fit_seconds" in auto \
+            and "fit_seconds" in mvn else None  # fmt: skip
+        if ratio is not None:
+            ratios.append(ratio)
+        npm = rows.get((n, "numpyro_mvn"))
+        r3 = mvn["fit_seconds"] / npm["fit_seconds"] if mvn and npm and "fit_seconds" in mvn \
+            and "fit_seconds" in npm else None  # fmt: skip
+        if r3 is not None:
+            svi.append(r3)
+        out.append({
+            "model": n, "best_fixed": best and best["method"],
+            "best_fixed_elbo": best and best["elbo"], "best_fixed_se": best and best["elbo_se"],
+            "auto_elbo": auto and auto.get("elbo"),
+            "auto_family": auto and auto.get("auto_family"), "auto_not_worse": ok,
+            "time_ratio_auto_gaussian": ratio, "time_ratio_gaussian_svi_run": r3,
+        })  # fmt: skip
+    med = float(np.median(ratios)) if ratios else None
+    med3 = float(np.median(svi)) if svi else None
+    return out, med, med3
+
+
+def report(tag, names, methods):
+    rows = latest_rows(tag)
+    got = [rows[n, m] for n in names for m in methods if (n, m) in rows]
+    summ, med, med3 = summary(rows, names)
+    loads = [r["load"] for r in got]
+    lines = [f"bench_auto{' ' + tag if tag else ''}: {len(names)} models x {len(methods)} methods "
+             f"({len(got)} rows), load {min(loads, default=0):.1f}-{max(loads, default=0):.1f} "
+             "(1-min average at each row's start)", "",
+             "| model | method | KL | ELBO ± se | mean err (sd) | sd rel err | k̂ | fit s | s "
+             "| load | chosen / note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in got:
+        elbo = f"{fmt(r.get('elbo'), '.3f')} ± {fmt(r.get('elbo_se'), '.3f')}"
+        lines.append(f"| {r['model']} | {r['method']} | {fmt(r.get('kl'))} | {elbo} | "
+                     f"{fmt(r.get('mean_err_sd'))} | {fmt(r.get('sd_rel_err'))} | "
+                     f"{fmt(r.get('khat'), '.2f')} | {fmt(r.get('fit_seconds'), '.1f')} | "
+                     f"{fmt(r.get('seconds'), '.1f')} | {fmt(r.get('load'), '.1f')} | "
+                     f"{r.get('auto_family', '') or r.get('error', '')} |")  # fmt: skip
+    lines += ["", "| model | best fixed family (ELBO ± se) | auto (ELBO, rung) | auto not worse "
+              "| auto / Gaussian fit s | Gaussian pa.fit / SVI.run s |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for s in summ:
+        se = fmt(s["best_fixed_se"], ".3f")
+        bf = f"{s['best_fixed']} ({fmt(s['best_fixed_elbo'], '.3f')} ± {se})"
+        lines.append(f"| {s['model']} | {bf} | {fmt(s['auto_elbo'], '.3f')} "
+                     f"{s['auto_family'] or ''} "
+                     f"| {s['auto_not_worse']} | {fmt(s['time_ratio_auto_gaussian'], '.2f')} | "
+                     f"{fmt(s['time_ratio_gaussian_svi_run'], '.2f')} |")  # fmt: skip
+    lines += ["", f"median auto / Gaussian fit seconds: {fmt(med, '.2f')}; median Gaussian "
+              f"pa.fit / SVI.run seconds: {fmt(med3, '.2f')}"]  # fmt: skip
+    meta = run_meta(os.getloadavg(), 0.0)
+    result = {"meta": meta, "tag": tag, "rows": got, "summary": summ,
+              "median_time_ratio_auto_gaussian": med,
+              "median_time_ratio_gaussian_svi": med3}  # fmt: skip
+    write_results("bench_auto" + (f"_{tag}" if tag else ""), result, lines, quick=False)
 
 
 def main():
@@ -136,32 +229,28 @@ def main():
     p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full", action="store_true")
+    p.add_argument("--tag", default="", help="label of the rows (e.g. a code version)")
+    p.add_argument("--report", action="store_true", help="only write the tables from the rows")
+    p.add_argument("--part", default="", help="suffix of this process's rows file")
     a = p.parse_args()
     every = [*MODELS, "eight_schools_centred"]
     names = a.models or (every if a.full else QUICK_MODELS)
     methods = a.methods or (METHODS if a.full else QUICK_METHODS)
-    load0, t0 = os.getloadavg(), time.perf_counter()
-    rows = []
+    if a.report:
+        report(a.tag, names, methods)
+        return
+    ROWS.mkdir(exist_ok=True)
+    out = ROWS / f"bench_auto_rows{'_' + a.part if a.part else ''}.jsonl"
     for n in names:
         for m in methods:
-            rows.append(one(n, m, a.steps, a.seed))
-            r = rows[-1]
-            print(f"{n:22s} {m:24s} KL {fmt(r.get('kl'))} mean {fmt(r.get('mean_err_sd'))} "
-                  f"sd {fmt(r.get('sd_rel_err'))} k̂ {fmt(r.get('khat'), '.2f')} "
-                  f"{fmt(r.get('seconds'), '.1f')} s {r.get('auto_family', '')}"
-                  f"{r.get('error', '')}", flush=True)  # fmt: skip
-    meta = run_meta(load0, time.perf_counter() - t0)
-    lines = [f"bench_auto: {len(names)} models x {len(methods)} methods, {a.steps} steps, "
-             f"load {load0[0]:.1f} -> {meta['loadavg_after'][0]:.1f}", "",
-             "| model | method | KL | mean err (sd) | sd rel err | k̂ | s | chosen |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['method']} | {fmt(r.get('kl'))} | "
-                     f"{fmt(r.get('mean_err_sd'))} | {fmt(r.get('sd_rel_err'))} | "
-                     f"{fmt(r.get('khat'), '.2f')} | {fmt(r.get('seconds'), '.1f')} | "
-                     f"{r.get('auto_family', '') or r.get('error', '')} |")  # fmt: skip
-    quick = not a.full
-    write_results("bench_auto", {"meta": meta, "rows": rows}, lines, quick=quick)
+            r = {**one(n, m, a.steps, a.seed), "tag": a.tag, "time": time.time()}
+            with out.open("a") as f:  # every row is kept as soon as it is measured
+                f.write(json.dumps(r) + "\n")
+            print(f"{n:22s} {m:24s} KL {fmt(r.get('kl'))} ELBO {fmt(r.get('elbo'), '.3f')} "
+                  f"mean {fmt(r.get('mean_err_sd'))} sd {fmt(r.get('sd_rel_err'))} "
+                  f"k̂ {fmt(r.get('khat'), '.2f')} fit {fmt(r.get('fit_seconds'), '.1f')} s "
+                  f"all {fmt(r.get('seconds'), '.1f')} s load {r['load']:.1f} "
+                  f"{r.get('auto_family', '')}{r.get('error', '')}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

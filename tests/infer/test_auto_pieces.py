@@ -118,3 +118,41 @@ def test_a_richer_rung_with_a_higher_elbo_uncertifies_a_cheaper_one():
         warnings.simplefilter("error")
         out = _choose(rows(-0.03, 0.3), fits, search, 1.0)
     assert out is fits[0] and out.info["auto"][0]["certified"]
+
+
+def correlated_2d():
+    # p(x) = N(mu, S) with S = [[1, 0.6], [0.6, 0.5]]; log Z = 0, exact Laplace
+    mu = jnp.array([1.0, -2.0])
+    numpyro.sample("x", dist.MultivariateNormal(mu, jnp.array([[1.0, 0.6], [0.6, 0.5]])))
+
+
+def test_laplace_rung_reads_the_search_and_shares_its_sampler_with_the_gaussian():
+    from probapprox.infer._auto_judge import same_gaussian
+    from probapprox.infer._auto_laplace import laplace_result
+
+    mp = model_potential(correlated_2d, (), {})
+    search = find_modes(mp.potential, dispersed_starts(mp, 8, 0), dense_max=200)
+    res = laplace_result(correlated_2d, (), {}, search, seed=0, dense_max=200)
+    cov = np.array([[1.0, 0.6], [0.6, 0.5]])
+    np.testing.assert_allclose(res.params["auto_loc"], [1.0, -2.0], atol=1e-8)
+    scale = np.asarray(res.params["auto_scale_tril"])
+    np.testing.assert_allclose(scale @ scale.T, cov, atol=1e-8)
+    assert type(res.guide).__name__ == "AutoLaplace" and same_gaussian(res)
+    d, gap, _ = judge(res, 2000, seed=1)
+    assert abs(d.elbo) < 1e-8 and gap < 1e-8  # exact: KL = 0
+    # the Laplace rung's compiled sampler judges an AutoMultivariateNormal fit exactly as its own
+    mvn = _mvn_result(correlated_2d, [0.5, -1.0], np.linalg.cholesky(0.5 * cov))
+    assert same_gaussian(mvn)
+    own = judge(mvn, 500, seed=4)
+    reused = judge(mvn, 500, seed=4, sampler=res._sampler[False])
+    np.testing.assert_allclose(reused[2].log_q, own[2].log_q, rtol=1e-12)
+    np.testing.assert_allclose(reused[2].latent["x"], own[2].latent["x"], rtol=1e-12)
+    assert reused[0].elbo == pytest.approx(own[0].elbo, rel=1e-12)
+    assert not same_gaussian(_flow_result())
+
+
+def _flow_result():
+    guide = AutoNormalizingFlow(std_normal_2d, flow="maf", num_layers=1)
+    return FitResult(
+        model=std_normal_2d, guide=guide, params=_params(guide, std_normal_2d), losses=np.zeros(1)
+    )
