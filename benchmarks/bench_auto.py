@@ -2,17 +2,29 @@
 
 For every bundled posterior (plus the centred eight schools) and every method: KL(q || p) =
 log Z - ELBO where log Z is known (ELBO from 10^4 draws), else the moment errors against the
-reference (max |mean - ref| / ref sd, max |sd / ref sd - 1|), PSIS k̂, and the wall-clock
-seconds of the fit, compilation included. For ``auto`` also the rung it chose and the ladder.
-Methods: ``auto``; the fixed families ``AutoLaplace``, ``AutoMultivariateNormal``,
-``AutoIsoGaussianMixture`` (10 components), ``AutoNormalizingFlow`` (default flow) through
-``pa.fit``; ``numpyro_mvn`` / ``numpyro_iaf`` (NumPyro's ``AutoMultivariateNormal`` /
-``AutoIAFNormal`` with plain ``SVI.run``, Adam 1e-2); ``nuts`` (4 x 2000 draws; moment errors
-and KL are not defined for it, its moments are reported against the reference).
+reference (max |mean - ref| / ref sd, max |sd / ref sd - 1|), the ELBO ± se (comparable
+across methods on one model: ELBO differences are KL differences), PSIS k̂, and the
+wall-clock seconds of the fit call (``fit_seconds``, compilation included) and with the
+evaluation draws (``seconds``). For ``auto`` also the rung it chose and the ladder.
+Methods: ``auto``; the fixed families ``AutoMultivariateNormal``, ``AutoLaplace``,
+``AutoNormal`` (mean-field), ``AutoLowRankMultivariateNormal``, ``AutoIsoGaussianMixture``
+(10 components), ``AutoNormalizingFlow`` (default flow) through ``pa.fit``; ``numpyro_mvn`` /
+``numpyro_iaf`` (NumPyro's ``AutoMultivariateNormal`` / ``AutoIAFNormal`` with plain
+``SVI.run(progress_bar=False)``, Adam 1e-2; its ``fit_seconds`` is the ``SVI.run`` call);
+``nuts`` (4 x 2000 draws after 1000 warm-up; its moments against the reference).
 
-Run: ``.venv/bin/python benchmarks/bench_auto.py [--models NAME ...] [--methods NAME ...]
-[--steps 5000]``. The default run is short: auto and AutoMultivariateNormal on five models
-(``--full`` runs every method on every model). The machine load is printed and stored.
+Every row is appended to ``results/bench_auto_rows[_PART].jsonl`` as soon as it is measured
+(with the 1-minute load average), so a long run can go in parts (``--models``,
+``--methods``, ``--part``); ``--fresh`` runs each (model, method) in its own Python process,
+as a user's script would (JAX's one-time costs then fall on each method, not on whichever
+runs first in the process). ``--report --tag A,B`` writes ``results/bench_auto.{json,md}``
+(with ``--full``) from the rows: the table, and per model the best fixed family by ELBO
+against auto, auto's fit seconds / the default single-Gaussian ``pa.fit``'s, and that
+``pa.fit``'s / ``SVI.run``'s; medians over the models.
+
+Run: ``.venv/bin/python benchmarks/bench_auto.py [--full] [--models NAME ...] [--methods NAME
+...] [--steps 5000] [--fresh] [--tag T --part P] [--report]``. The default run is short: auto
+and AutoMultivariateNormal on five models.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -144,12 +157,17 @@ def fmt(x, spec=".3g"):
     return "—" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
 
 
-def latest_rows(tag):
-    """The last row of every (model, method) in ``bench_auto_rows.jsonl`` with this tag."""
+def latest_rows(tags):
+    """The last row of every (model, method) in ``bench_auto_rows*.jsonl`` among ``tags``.
+
+    ``tags`` is a comma-separated list; a later tag's row replaces an earlier tag's.
+    """
+    order = tags.split(",")
     found = []
     for path in ROWS.glob("bench_auto_rows*.jsonl"):
         found += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    found = sorted((r for r in found if r.get("tag", "") == tag), key=lambda r: r["time"])
+    found = [r for r in found if r.get("tag", "") in order]
+    found.sort(key=lambda r: (order.index(r.get("tag", "")), r["time"]))
     return {(r["model"], r["method"]): r for r in found}
 
 
@@ -185,12 +203,12 @@ def summary(rows, names):
     return out, med, med3
 
 
-def report(tag, names, methods):
+def report(tag, names, methods, *, a_full=False):
     rows = latest_rows(tag)
     got = [rows[n, m] for n in names for m in methods if (n, m) in rows]
     summ, med, med3 = summary(rows, names)
     loads = [r["load"] for r in got]
-    lines = [f"bench_auto{' ' + tag if tag else ''}: {len(names)} models x {len(methods)} methods "
+    lines = [f"bench_auto (rows tagged {tag or '-'}): {len(names)} models x {len(methods)} methods "
              f"({len(got)} rows), load {min(loads, default=0):.1f}-{max(loads, default=0):.1f} "
              "(1-min average at each row's start)", "",
              "| model | method | KL | ELBO ± se | mean err (sd) | sd rel err | k̂ | fit s | s "
@@ -219,7 +237,8 @@ def report(tag, names, methods):
     result = {"meta": meta, "tag": tag, "rows": got, "summary": summ,
               "median_time_ratio_auto_gaussian": med,
               "median_time_ratio_gaussian_svi": med3}  # fmt: skip
-    write_results("bench_auto" + (f"_{tag}" if tag else ""), result, lines, quick=False)
+    write_results("bench_auto" if a_full else "bench_auto_" + tag.replace(",", "_"), result,
+                  lines, quick=False)  # fmt: skip
 
 
 def main():
@@ -229,20 +248,31 @@ def main():
     p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full", action="store_true")
-    p.add_argument("--tag", default="", help="label of the rows (e.g. a code version)")
+    p.add_argument("--tag", default="",
+                   help="label of the rows (e.g. a code version); for --report a comma-separated "
+                        "list, a later tag's rows replacing an earlier's")  # fmt: skip
     p.add_argument("--report", action="store_true", help="only write the tables from the rows")
     p.add_argument("--part", default="", help="suffix of this process's rows file")
+    p.add_argument("--fresh", action="store_true",
+                   help="every (model, method) in a fresh Python process, as a script runs "
+                        "it (JAX's one-time costs paid by each method, not the first)")  # fmt: skip
     a = p.parse_args()
     every = [*MODELS, "eight_schools_centred"]
     names = a.models or (every if a.full else QUICK_MODELS)
     methods = a.methods or (METHODS if a.full else QUICK_METHODS)
     if a.report:
-        report(a.tag, names, methods)
+        report(a.tag, names, methods, a_full=a.full)
         return
     ROWS.mkdir(exist_ok=True)
     out = ROWS / f"bench_auto_rows{'_' + a.part if a.part else ''}.jsonl"
     for n in names:
         for m in methods:
+            if a.fresh:
+                cmd = [sys.executable, __file__, "--models", n, "--methods", m, "--tag",
+                       a.tag, "--part", a.part, "--steps", str(a.steps),
+                       "--seed", str(a.seed)]  # fmt: skip
+                subprocess.run(cmd, check=False)
+                continue
             r = {**one(n, m, a.steps, a.seed), "tag": a.tag, "time": time.time()}
             with out.open("a") as f:  # every row is kept as soon as it is measured
                 f.write(json.dumps(r) + "\n")
