@@ -117,7 +117,9 @@ def test_four_modes(name):
 @pytest.mark.parametrize(
     ("name", "bound"),
     [
-        pytest.param("rezende_u1", 0.02, marks=pytest.mark.xfail(reason="measured KL 0.067")),
+        pytest.param(  # measured KL 0.056 (mixture rung, 10 components; the MAF flow rung 0.26)
+            "rezende_u1", 0.02, marks=pytest.mark.xfail(reason="measured KL 0.056")
+        ),
         ("mog10d", 0.05),
         ("banana", 0.05),  # measured KL 0.029 (affine MAF flow rung)
         # funnel: KL 0.16 with the MAF in a pseudo-random order, below 0.1 in the model's order
