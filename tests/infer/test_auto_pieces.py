@@ -156,3 +156,30 @@ def _flow_result():
     return FitResult(
         model=std_normal_2d, guide=guide, params=_params(guide, std_normal_2d), losses=np.zeros(1)
     )
+
+
+def test_mixture_rung_has_at_least_ten_components_spread_over_the_modes():
+    from probapprox.infer._auto_rungs import _mixture_init
+    from probapprox.potential import Mode, ModeSearch
+
+    def mode(x, log_mass):
+        loc = np.array([x, 0.0])
+        return Mode(loc, 0.0, (np.ones(2), np.eye(2)), 0.5 * np.eye(2), log_mass, 0)
+
+    modes = [mode(-4.0, np.log(0.2)), mode(0.0, np.log(0.3)), mode(4.0, np.log(0.5))]
+    search = ModeSearch(
+        modes, np.zeros((3, 2)), np.zeros(3), np.ones(3, bool), np.zeros((3, 2)), True
+    )
+    n, p = _mixture_init(search, seed=0)
+    assert n == 12 and p["auto_means"].shape == (12, 2)  # ceil(10 / 3) = 4 per mode
+    for k, m in enumerate(modes):  # one component at the mode, three at half an sd (0.25)
+        block = p["auto_means"][4 * k : 4 * k + 4]
+        np.testing.assert_allclose(block[0], m.loc)
+        np.testing.assert_allclose(np.linalg.norm(block[1:] - m.loc, axis=1), 0.5 * 0.5)
+    np.testing.assert_allclose(p["auto_variances"], 0.25)
+    w = np.exp(p["auto_logits"]) / np.exp(p["auto_logits"]).sum()
+    np.testing.assert_allclose(w.reshape(3, 4).sum(1), [0.2, 0.3, 0.5])
+    one = ModeSearch(
+        modes[:1], np.zeros((1, 2)), np.zeros(1), np.ones(1, bool), np.zeros((1, 2)), True
+    )
+    assert _mixture_init(one, seed=0)[0] == 10
