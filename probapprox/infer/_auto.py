@@ -2,7 +2,8 @@ r"""``pa.fit(model, "auto")``: climb a ladder of families, certify, and return t
 
 First the posterior potential is searched for its maxima from dispersed starts
 (:mod:`probapprox.potential`). Then the rungs of :mod:`._auto_rungs` run cheapest first,
-each an ordinary :func:`probapprox.fit`, and each is judged from ``num_draws`` (default
+each an ordinary :func:`probapprox.fit` (the Laplace rung is read off the search:
+:mod:`._auto_laplace`), and each is judged from ``num_draws`` (default
 :math:`10^4`) draws by its ELBO :math:`\hat L \pm \mathrm{se}` and PSIS :math:`\hat k`:
 
 * **certified**: :math:`\hat k < 0.7`, no other rung's ELBO (a cheaper one's when it runs, a
@@ -48,9 +49,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import logsumexp
 
-from probapprox.diagnostics import ApproximationWarning, Diagnostics, diagnose
+from probapprox.diagnostics import ApproximationWarning
+from probapprox.infer._auto_judge import (
+    GAP_TOL,
+    KHAT_CERTIFIED,
+    KHAT_GOOD,
+    NUM_DRAWS,
+    beaten_by,
+    judge,
+    same_gaussian,
+    stops,
+)
+from probapprox.infer._auto_laplace import laplace_result
 from probapprox.infer._auto_report import format_ladder, ladder_row
 from probapprox.infer._auto_rungs import RUNGS, missed_modes, mode_stack, rung_guide
 from probapprox.infer._nonfinite import NonFiniteError
@@ -65,10 +76,6 @@ from probapprox.potential import (
 
 __all__ = ["fit_auto", "judge", "GAP_TOL", "KHAT_CERTIFIED", "KHAT_GOOD"]
 
-KHAT_CERTIFIED = 0.7
-KHAT_GOOD = 0.5
-GAP_TOL = 0.02
-NUM_DRAWS = 10_000
 _UNSUPPORTED = (
     "optimizer",
     "loss",
@@ -128,46 +135,6 @@ def _skip(rung: str, search: ModeSearch, top: int) -> str:
     return ""
 
 
-def judge(res: FitResult, num_draws: int, seed: int) -> tuple[Diagnostics, float, Any]:
-    r"""Diagnostics, the importance KL estimate and the draws of one rung's fit.
-
-    With :math:`w_s = p(x, z_s) / q(z_s)`, :math:`z_s \sim q`,
-    :math:`\log Z - \mathrm{ELBO} = \mathrm{KL}(q\|p)` is estimated by
-    :math:`\log \frac1S \sum_s w_s - \frac1S \sum_s \log w_s` (draws with a non-finite
-    weight count as zero weight). The estimate is biased low when the weights are
-    heavy-tailed, so it is trusted only with :math:`\hat k < 0.5` (Yao et al. 2018; Vehtari et
-    al. 2024, "Pareto smoothed importance sampling", JMLR).
-    """
-    draws = res._draws(num_draws, seed, need_model=True)
-    d = diagnose(draws.log_p, draws.log_q)
-    log_w = np.asarray(draws.log_p, np.float64) - np.asarray(draws.log_q, np.float64)
-    log_w = np.where(np.isnan(log_w) | (log_w == np.inf), -np.inf, log_w)
-    log_z = float(logsumexp(log_w) - np.log(log_w.size))
-    gap = log_z - d.elbo if np.isfinite(log_z) and np.isfinite(d.elbo) else np.inf
-    return d, max(float(gap), 0.0), draws
-
-
-def _stops(rung: str, khat: float, gap: float, search: ModeSearch) -> bool:
-    good = khat < KHAT_GOOD and gap < GAP_TOL
-    if rung in ("laplace", "gaussian"):
-        return len(search.modes) <= 1 and good
-    return rung in ("modes", "mixture") and good
-
-
-def _beaten_by(row: dict[str, Any], others: list[dict[str, Any]]) -> list[str]:
-    r"""Families among ``others`` whose ELBO beats ``row``'s by two combined standard errors.
-
-    :math:`\mathrm{ELBO}_j - \mathrm{ELBO}_i = \mathrm{KL}(q_i\|p) - \mathrm{KL}(q_j\|p)`, so
-    such a rung is closer to the posterior in KL whatever the k̂ of either says.
-    """
-    return [
-        r["family"]
-        for r in others
-        if np.isfinite(r["elbo"])
-        and r["elbo"] - row["elbo"] > 2 * np.hypot(r["elbo_se"], row["elbo_se"])
-    ]
-
-
 def _gaussian_base(rows: list, fits: list, search: ModeSearch) -> dict[str, Any] | None:
     """``loc`` and ``scale_tril`` of the best single-Gaussian rung (one mode found), or None."""
     if len(search.modes) > 1:
@@ -221,6 +188,7 @@ def fit_auto(
     mp, search = _search(model, args, kwargs, seed, dense_max)
     rows: list[dict[str, Any]] = []
     fits: list[FitResult | None] = []
+    shared = None  # the Laplace rung's compiled sampler, reused to judge the Gaussian rung
     for i, rung in enumerate(RUNGS):
         name = rung
         if i >= top:
@@ -255,10 +223,19 @@ def fit_auto(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # judged below by its ELBO and k̂ instead
-                res = fit(model, guide, *args, seed=seed, dense_max=dense_max, **opts, **kwargs)
+                res = None
+                if rung == "laplace":  # the search's Newton MAP and curvature: no steps
+                    res = laplace_result(model, args, kwargs, search, seed=seed,
+                                         dense_max=dense_max)  # fmt: skip
+                if res is None:
+                    res = fit(model, guide, *args, seed=seed, dense_max=dense_max, **opts,
+                              **kwargs)  # fmt: skip
                 if rung == "modes":
                     res = mode_stack(res, search, num_draws=num_draws, seed=seed + 1)
-                d, gap, draws = judge(res, num_draws, seed + 2)
+                reuse = shared if rung == "gaussian" and same_gaussian(res) else None
+                d, gap, draws = judge(res, num_draws, seed + 2, sampler=reuse)
+                if rung == "laplace" and same_gaussian(res):
+                    shared = (res._sampler or {}).get(False)
                 few = {k: v[:2000] for k, v in draws.latent.items()}
                 missed = missed_modes(few, mp.supports, search)
         except (NonFiniteError, ValueError, FloatingPointError) as err:
@@ -268,7 +245,7 @@ def fit_auto(
             continue
         row = ladder_row(name, type(guide).__name__, elbo=d.elbo, elbo_se=d.elbo_se,
                          khat=d.pareto_k, gap=gap, seconds=time.perf_counter() - t)  # fmt: skip
-        beaten = _beaten_by(row, rows)
+        beaten = beaten_by(row, rows)
         khat_ok = np.isfinite(d.pareto_k) and d.pareto_k < KHAT_CERTIFIED or d.pareto_k == -np.inf
         row["certified"] = bool(khat_ok and not beaten and not missed and np.isfinite(d.elbo))
         if row["certified"]:
@@ -281,7 +258,7 @@ def fit_auto(
             row["verdict"] = f"not certified: k̂ ≥ {KHAT_CERTIFIED}"
         rows.append(row)
         fits.append(res)
-        if row["certified"] and _stops(rung, d.pareto_k, gap, search):
+        if row["certified"] and stops(rung, d.pareto_k, gap, search):
             row["verdict"] += f"; stop: KL estimate {gap:.3f} < {GAP_TOL}, nothing left to gain"
             for rest in RUNGS[i + 1 :]:
                 rows.append(ladder_row(rest, "-", verdict="not needed"))
@@ -297,7 +274,7 @@ def _choose(rows: list, fits: list, search: ModeSearch, seconds: float) -> FitRe
             "pa.fit(model, 'auto'): no rung could be fitted:\n" + format_ladder(rows)
         )
     for i in ran:  # a richer rung's higher ELBO means this one has more KL, whatever its k̂
-        better = _beaten_by(rows[i], [rows[j] for j in ran if j > i])
+        better = beaten_by(rows[i], [rows[j] for j in ran if j > i])
         if rows[i]["certified"] and better:
             rows[i]["certified"] = False
             rows[i]["verdict"] = f"not certified: {better[0]} has a higher ELBO"

@@ -118,3 +118,68 @@ def test_a_richer_rung_with_a_higher_elbo_uncertifies_a_cheaper_one():
         warnings.simplefilter("error")
         out = _choose(rows(-0.03, 0.3), fits, search, 1.0)
     assert out is fits[0] and out.info["auto"][0]["certified"]
+
+
+def correlated_2d():
+    # p(x) = N(mu, S) with S = [[1, 0.6], [0.6, 0.5]]; log Z = 0, exact Laplace
+    mu = jnp.array([1.0, -2.0])
+    numpyro.sample("x", dist.MultivariateNormal(mu, jnp.array([[1.0, 0.6], [0.6, 0.5]])))
+
+
+def test_laplace_rung_reads_the_search_and_shares_its_sampler_with_the_gaussian():
+    from probapprox.infer._auto_judge import same_gaussian
+    from probapprox.infer._auto_laplace import laplace_result
+
+    mp = model_potential(correlated_2d, (), {})
+    search = find_modes(mp.potential, dispersed_starts(mp, 8, 0), dense_max=200)
+    res = laplace_result(correlated_2d, (), {}, search, seed=0, dense_max=200)
+    cov = np.array([[1.0, 0.6], [0.6, 0.5]])
+    np.testing.assert_allclose(res.params["auto_loc"], [1.0, -2.0], atol=1e-8)
+    scale = np.asarray(res.params["auto_scale_tril"])
+    np.testing.assert_allclose(scale @ scale.T, cov, atol=1e-8)
+    assert type(res.guide).__name__ == "AutoLaplace" and same_gaussian(res)
+    d, gap, _ = judge(res, 2000, seed=1)
+    assert abs(d.elbo) < 1e-8 and gap < 1e-8  # exact: KL = 0
+    # the Laplace rung's compiled sampler judges an AutoMultivariateNormal fit exactly as its own
+    mvn = _mvn_result(correlated_2d, [0.5, -1.0], np.linalg.cholesky(0.5 * cov))
+    assert same_gaussian(mvn)
+    own = judge(mvn, 500, seed=4)
+    reused = judge(mvn, 500, seed=4, sampler=res._sampler[False])
+    np.testing.assert_allclose(reused[2].log_q, own[2].log_q, rtol=1e-12)
+    np.testing.assert_allclose(reused[2].latent["x"], own[2].latent["x"], rtol=1e-12)
+    assert reused[0].elbo == pytest.approx(own[0].elbo, rel=1e-12)
+    assert not same_gaussian(_flow_result())
+
+
+def _flow_result():
+    guide = AutoNormalizingFlow(std_normal_2d, flow="maf", num_layers=1)
+    return FitResult(
+        model=std_normal_2d, guide=guide, params=_params(guide, std_normal_2d), losses=np.zeros(1)
+    )
+
+
+def test_mixture_rung_has_at_least_ten_components_spread_over_the_modes():
+    from probapprox.infer._auto_rungs import _mixture_init
+    from probapprox.potential import Mode, ModeSearch
+
+    def mode(x, log_mass):
+        loc = np.array([x, 0.0])
+        return Mode(loc, 0.0, (np.ones(2), np.eye(2)), 0.5 * np.eye(2), log_mass, 0)
+
+    modes = [mode(-4.0, np.log(0.2)), mode(0.0, np.log(0.3)), mode(4.0, np.log(0.5))]
+    search = ModeSearch(
+        modes, np.zeros((3, 2)), np.zeros(3), np.ones(3, bool), np.zeros((3, 2)), True
+    )
+    n, p = _mixture_init(search, seed=0)
+    assert n == 12 and p["auto_means"].shape == (12, 2)  # ceil(10 / 3) = 4 per mode
+    for k, m in enumerate(modes):  # one component at the mode, three at half an sd (0.25)
+        block = p["auto_means"][4 * k : 4 * k + 4]
+        np.testing.assert_allclose(block[0], m.loc)
+        np.testing.assert_allclose(np.linalg.norm(block[1:] - m.loc, axis=1), 0.5 * 0.5)
+    np.testing.assert_allclose(p["auto_variances"], 0.25)
+    w = np.exp(p["auto_logits"]) / np.exp(p["auto_logits"]).sum()
+    np.testing.assert_allclose(w.reshape(3, 4).sum(1), [0.2, 0.3, 0.5])
+    one = ModeSearch(
+        modes[:1], np.zeros((1, 2)), np.zeros(1), np.ones(1, bool), np.zeros((1, 2)), True
+    )
+    assert _mixture_init(one, seed=0)[0] == 10
