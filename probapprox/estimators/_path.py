@@ -229,7 +229,8 @@ class PathELBO(ELBO):
             )
             replayed_guide = handlers.substitute(handlers.replay(seeded, live), data=frozen)
             frozen_tr = handlers.trace(replayed_guide).get_trace(*args, **kwargs)
-            path = _path_log_q(live, frozen_tr, active=lam > 0.5)
+            active = True if self.path_warmup is None else lam > 0.5  # True: no lax.cond
+            path = _path_log_q(live, frozen_tr, active=active)
             if self.path_warmup is None:
                 log_q = path
             else:
