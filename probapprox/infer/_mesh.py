@@ -38,8 +38,9 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from numpyro import handlers
 from numpyro.primitives import Messenger
+
+from probapprox.infer._static_trace import read_trace
 
 __all__ = [
     "DATA",
@@ -108,10 +109,11 @@ def put(x: Any, sharding: NamedSharding) -> jax.Array:
 def _plate_sizes(model: Callable, args: tuple, kwargs: dict) -> tuple[set[int], set[int]]:
     """The sizes of the model's full plates and of its subsampled plates."""
     try:
-        tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+        plates = read_trace(
+            model, args, kwargs, lambda tr: [s["args"] for s in tr.values() if s["type"] == "plate"]
+        )
     except Exception:  # noqa: BLE001 - the fit reports a model that cannot run, later
         return set(), set()
-    plates = [s["args"] for s in tr.values() if s["type"] == "plate"]
     sub = {int(n) for n, b in plates if b is not None and b != n}
     return {int(n) for n, _ in plates} - sub, sub
 

@@ -24,7 +24,6 @@ from typing import Any
 import jax
 import numpy as np
 import optax
-from numpyro import handlers
 from numpyro.infer import SVI
 from numpyro.optim import _NumPyroOptim, optax_to_numpyro
 
@@ -32,6 +31,7 @@ from probapprox._checks import check_choice, check_int
 from probapprox.guides import make_guide
 from probapprox.infer._converge import ConvergenceRule
 from probapprox.infer._hooks import hook, schedule_steps, settles
+from probapprox.infer._static_trace import read_trace
 
 __all__ = ["FitPlan", "make_plan", "split_args"]
 
@@ -231,18 +231,21 @@ def make_plan(
 
 def check_continuous(model: Callable, args: tuple, kwargs: dict) -> None:
     """Name discrete latent sites before NumPyro's enumeration machinery gets confusing."""
+
+    def read(tr: dict) -> list[str]:
+        return [
+            f"'{n}' ({type(s['fn']).__name__})"
+            for n, s in tr.items()
+            if s["type"] == "sample"
+            and not s["is_observed"]
+            and getattr(s["fn"], "support", None) is not None
+            and s["fn"].support.is_discrete
+        ]
+
     try:
-        tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+        discrete = read_trace(model, args, kwargs, read)
     except Exception:  # noqa: BLE001 - e.g. improper sites that cannot be sampled; numpyro checks
         return
-    discrete = [
-        f"'{n}' ({type(s['fn']).__name__})"
-        for n, s in tr.items()
-        if s["type"] == "sample"
-        and not s["is_observed"]
-        and getattr(s["fn"], "support", None) is not None
-        and s["fn"].support.is_discrete
-    ]
     if discrete:
         raise ValueError(
             f"Model site {', '.join(discrete)} is a discrete latent variable; the guides fitted "

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 from numpyro import handlers
 from numpyro.primitives import Messenger
 
+from probapprox.infer._static_trace import read_trace
+
 __all__ = [
     "FULL_DATA_ENTRIES",
     "FULL_DATA_MAX",
@@ -52,18 +54,21 @@ class full_data(Messenger):  # noqa: N801 - a NumPyro handler, named like NumPyr
 
 
 def subsampled_plates(model: Callable, args: tuple, kwargs: dict) -> dict[str, tuple[int, int]]:
-    """``{plate: (size, subsample_size)}`` of the plates that subsample (one seeded trace)."""
+    """``{plate: (size, subsample_size)}`` of the plates that subsample (one abstract trace)."""
+
+    def read(tr: dict) -> dict[str, tuple[int, int]]:
+        out = {}
+        for name, site in tr.items():
+            if site["type"] == "plate":
+                size, sub = site["args"]
+                if sub is not None and sub != size:
+                    out[name] = (int(size), int(sub))
+        return out
+
     try:
-        tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+        return read_trace(model, args, kwargs, read)
     except Exception:  # noqa: BLE001 - a model that cannot be traced here fails later, clearly
         return {}
-    out = {}
-    for name, site in tr.items():
-        if site["type"] == "plate":
-            size, sub = site["args"]
-            if sub is not None and sub != size:
-                out[name] = (int(size), int(sub))
-    return out
 
 
 def _describe(plates: dict[str, tuple[int, int]]) -> str:
