@@ -159,8 +159,10 @@ def _flow_result():
 
 
 def test_mixture_rung_has_at_least_ten_components_spread_over_the_modes():
-    from probapprox.infer._auto_rungs import _mixture_init
+    from probapprox.infer._auto_rungs import _mixture_init, num_mixture_components
     from probapprox.potential import Mode, ModeSearch
+
+    assert [num_mixture_components(d) for d in (1, 2, 3, 4, 100)] == [32, 20, 13, 10, 10]
 
     def mode(x, log_mass):
         loc = np.array([x, 0.0])
@@ -170,16 +172,17 @@ def test_mixture_rung_has_at_least_ten_components_spread_over_the_modes():
     search = ModeSearch(
         modes, np.zeros((3, 2)), np.zeros(3), np.ones(3, bool), np.zeros((3, 2)), True
     )
-    n, p = _mixture_init(search, seed=0)
-    assert n == 12 and p["auto_means"].shape == (12, 2)  # ceil(10 / 3) = 4 per mode
-    for k, m in enumerate(modes):  # one component at the mode, three at half an sd (0.25)
-        block = p["auto_means"][4 * k : 4 * k + 4]
+    n, p = _mixture_init(search, seed=0, dim=2)
+    assert n == 21 and p["auto_means"].shape == (21, 2)  # 2-D: ceil(20 / 3) = 7 per mode
+    for k, m in enumerate(modes):  # one component at the mode, six at one sd (0.5)
+        block = p["auto_means"][7 * k : 7 * k + 7]
         np.testing.assert_allclose(block[0], m.loc)
-        np.testing.assert_allclose(np.linalg.norm(block[1:] - m.loc, axis=1), 0.5 * 0.5)
+        np.testing.assert_allclose(np.linalg.norm(block[1:] - m.loc, axis=1), 0.5)
     np.testing.assert_allclose(p["auto_variances"], 0.25)
     w = np.exp(p["auto_logits"]) / np.exp(p["auto_logits"]).sum()
-    np.testing.assert_allclose(w.reshape(3, 4).sum(1), [0.2, 0.3, 0.5])
+    np.testing.assert_allclose(w.reshape(3, 7).sum(1), [0.2, 0.3, 0.5])
     one = ModeSearch(
         modes[:1], np.zeros((1, 2)), np.zeros(1), np.ones(1, bool), np.zeros((1, 2)), True
     )
-    assert _mixture_init(one, seed=0)[0] == 10
+    assert _mixture_init(one, seed=0, dim=2)[0] == 20
+    assert _mixture_init(one, seed=0, dim=8)[0] == 10
