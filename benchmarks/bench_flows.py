@@ -32,7 +32,10 @@ XLA runs single-threaded unless ``XLA_FLAGS`` is set. Writes
 ``benchmarks/results/bench_flows.json`` and ``.md`` (``--quick``: ``bench_flows_quick.json``).
 
 Run: ``python benchmarks/bench_flows.py [--quick]`` (FlowJAX rows need ``flowjax`` installed);
-in parts with ``--targets``, ``--guides``, ``--seeds``, ``--no-speed`` and ``--part NAME``
+``--fresh`` fits every (target, guide, seed) in its own Python process, so that no fit reuses
+programs another seed compiled in the same process (FlowJAX's jitted step is cached across
+fits of the same shapes; ``pa.fit`` builds a new program per model): the wall times a script
+sees. In parts with ``--targets``, ``--guides``, ``--seeds``, ``--no-speed`` and ``--part NAME``
 (writes ``bench_flows_NAME.json``/``.md``). ``default`` is ``AutoNormalizingFlow(model)`` and
 ``AutoMultivariateNormal`` the full-rank Gaussian, both through every default of ``pa.fit``
 (5000-step cap, stopping rule, warm start); the other guides run ``--steps`` steps.
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -163,6 +167,27 @@ def speed(args, cfg):
                 t = time_flowjax(kind, d, cfg, args.chunk, args.repeats, scanned=scan)
                 add(d, "flowjax/" + ("scan" if scan else "loop"), flow, *t)
     return rows
+
+
+def _fit_fresh(target, guide, seed, args):
+    """``fit_one`` in a new Python process, as a user's script runs it: JAX's one-time costs
+    (eager primitives, tracing caches) are paid by every fit, and no fit reuses a program
+    compiled by an earlier seed's fit in the same process."""
+    out = RESULTS / f".bench_flows_row_{os.getpid()}.json"
+    cmd = [sys.executable, __file__, "--targets", target, "--guides", guide, "--seed", str(seed)]
+    cmd += ["--seeds", "1", "--no-speed", "--row-out", str(out), "--steps", str(args.steps)]
+    cmd += ["--layers", str(args.layers), "--planar-layers", str(args.planar_layers)]
+    cmd += ["--bins", str(args.bins), "--particles", str(args.particles)]
+    cmd += ["--draws", str(args.draws), "--hidden", *map(str, args.hidden)]
+    cmd += [] if args.lr is None else ["--lr", str(args.lr)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        row = json.loads(out.read_text())
+        out.unlink()
+    except (OSError, ValueError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        row = {"target": target, "guide": guide, "error": f"child failed: {tail[0][:200]}"}
+    return row
 
 
 def fmt(x, nd=3):
@@ -328,9 +353,15 @@ def main(args):
     for target in () if args.speed_only else args.targets:
         for guide in args.guides:
             for seed in range(args.seed, args.seed + args.seeds):
-                rows.append(fit_one(target, guide, cfg | {"seed": seed}, args.draws))
-                r = rows[-1] | {"seed": seed}
-                rows[-1] = r
+                if args.fresh:
+                    r = _fit_fresh(target, guide, seed, args)
+                else:
+                    r = fit_one(target, guide, cfg | {"seed": seed}, args.draws)
+                if args.row_out:  # a --fresh child: hand the row to the parent and stop
+                    Path(args.row_out).write_text(json.dumps(r | {"seed": seed}))
+                    return
+                r = r | {"seed": seed, "fresh": args.fresh, "load": os.getloadavg()[0]}
+                rows.append(r)
                 msg = r.get("error") or f"ELBO {fmt(r['elbo'])} k̂ {r['pareto_k']:.2f}"
                 print(
                     f"  {target:<13} {guide:<20} seed {seed} {msg} "
@@ -343,7 +374,9 @@ def main(args):
     lines += speed_tables(speed_rows, args) if speed_rows else []
     lines.append(
         f"\n({jax.devices()[0]}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
-        f"flowjax {FLOWJAX or 'not installed'}; load average {load_before[0]:.1f} before, "
+        f"flowjax {FLOWJAX or 'not installed'}; "
+        f"{'each fit in a fresh process' if args.fresh else 'all fits in one process'}; "
+        f"load average {load_before[0]:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after; total {total:.0f} s)"
     )
     result = {
@@ -385,4 +418,11 @@ if __name__ == "__main__":
     p.add_argument("--quick", action="store_true", help="fast smoke run")
     p.add_argument("--part", default="", help="suffix of the result files (runs in parts)")
     p.add_argument("--combine", nargs="+", default=None, help="tables from these parts' JSON")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="every (target, guide, seed) fit in its own Python process (wall time as a "
+        "script sees it; no compiled program reused across seeds)",
+    )
+    p.add_argument("--row-out", default="", help=argparse.SUPPRESS)
     main(p.parse_args())
