@@ -61,7 +61,7 @@ from probapprox.infer._auto_judge import (
     same_gaussian,
     stops,
 )
-from probapprox.infer._auto_laplace import laplace_result
+from probapprox.infer._auto_laplace import gaussian_result, laplace_result
 from probapprox.infer._auto_report import format_ladder, ladder_row
 from probapprox.infer._auto_rungs import RUNGS, missed_modes, mode_stack, rung_guide
 from probapprox.infer._nonfinite import NonFiniteError
@@ -227,6 +227,13 @@ def fit_auto(
                 if rung == "laplace":  # the search's Newton MAP and curvature: no steps
                     res = laplace_result(model, args, kwargs, search, seed=seed,
                                          dense_max=dense_max)  # fmt: skip
+                if rung == "modes":  # the modes' Laplace Gaussians, stacked below: no steps
+                    first = extra["init_params"]
+                    note = {"modes": "Laplace Gaussians of the modes"}
+                    res = gaussian_result(model, guide, args, kwargs, first["auto_loc"],
+                                          first["auto_scale_tril"], seed=seed,
+                                          loss=-float(search.modes[0].log_density),
+                                          info=note)  # fmt: skip
                 if res is None:
                     res = fit(model, guide, *args, seed=seed, dense_max=dense_max, **opts,
                               **kwargs)  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +28,49 @@ from probapprox.guides import AutoLaplace
 from probapprox.infer._result import FitResult
 from probapprox.potential import ModeSearch
 
-__all__ = ["laplace_result"]
+__all__ = ["gaussian_result", "laplace_result"]
+
+
+def gaussian_result(
+    model: Callable,
+    guide: Any,
+    args: tuple,
+    kwargs: dict,
+    loc: Any,
+    scale_tril: Any,
+    *,
+    seed: int,
+    info: dict[str, Any],
+    loss: float,
+) -> FitResult:
+    """A ``FitResult`` of a full-covariance Gaussian guide at ``(loc, scale_tril)``, no steps.
+
+    ``guide``: ``AutoLaplace(structure="full")`` or ``AutoMultivariateNormal`` (parameters
+    ``{prefix}_loc`` and ``{prefix}_scale_tril``); it is set up by one eager trace, which runs
+    no SVI program.
+    """
+    t = time.perf_counter()
+    with handlers.seed(rng_seed=seed):  # sets up the guide's prototype (no step program)
+        trace = handlers.trace(guide).get_trace(*args, **kwargs)
+    dtype = jnp.asarray(trace[f"{guide.prefix}_loc"]["value"]).dtype
+    params = {
+        f"{guide.prefix}_loc": jnp.asarray(loc, dtype),
+        f"{guide.prefix}_scale_tril": jnp.asarray(scale_tril, dtype),
+    }
+    base = {"guide": type(guide).__name__, "loss": "none", "optimizer": "none", "num_steps": 0}
+    return FitResult(
+        model=model,
+        guide=guide,
+        params=params,
+        losses=np.array([loss]),
+        args=args,
+        kwargs=kwargs,
+        seed=seed,
+        seconds=time.perf_counter() - t,
+        info=base | info,
+        converged=True,
+        converged_at=0,
+    )
 
 
 def laplace_result(
@@ -41,34 +84,18 @@ def laplace_result(
     mode = search.best
     if mode is None or not search.dense or np.ndim(mode.scale_tril) != 2:
         return None
-    t = time.perf_counter()
     guide = AutoLaplace(model, structure="full", dense_max=dense_max)
-    with handlers.seed(rng_seed=seed):  # sets up the guide's prototype (no compilation)
-        trace = handlers.trace(guide).get_trace(*args, **kwargs)
-    dtype = jnp.asarray(trace[f"{guide.prefix}_loc"]["value"]).dtype
-    params = {
-        f"{guide.prefix}_loc": jnp.asarray(mode.loc, dtype),
-        f"{guide.prefix}_scale_tril": jnp.asarray(mode.scale_tril, dtype),
-    }
     guide.num_clipped = int(mode.num_clipped)
     guide.map_info = {"potential": -float(mode.log_density), "start": "auto mode search"}
-    info = {
-        "guide": "AutoLaplace",
-        "loss": "none",
-        "optimizer": "none",
-        "num_steps": 0,
-        "laplace": "MAP and curvature of the auto mode search (damped Newton), no SVI steps",
-    }
-    return FitResult(
-        model=model,
-        guide=guide,
-        params=params,
-        losses=np.array([-float(mode.log_density)]),
-        args=args,
-        kwargs=kwargs,
+    info = {"laplace": "MAP and curvature of the auto mode search (damped Newton), no SVI steps"}
+    return gaussian_result(
+        model,
+        guide,
+        args,
+        kwargs,
+        mode.loc,
+        mode.scale_tril,
         seed=seed,
-        seconds=time.perf_counter() - t,
         info=info,
-        converged=True,
-        converged_at=0,
+        loss=-float(mode.log_density),
     )

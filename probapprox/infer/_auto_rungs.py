@@ -132,7 +132,7 @@ def mode_components(search: ModeSearch) -> list[dict[str, Any]]:
 def mode_stack(res: Any, search: ModeSearch, *, num_draws: int, seed: int) -> Any:
     """The stack of the modes' Laplace Gaussians, in the shape of ``res``.
 
-    ``res`` is a (one-step) ``AutoMultivariateNormal`` fit that provides the guide; the
+    ``res`` is a stepless ``AutoMultivariateNormal`` result that provides the guide; the
     weights are PSIS stacking weights (:func:`probapprox.infer._psis_stack.stack_weights`).
     """
     params = [
