@@ -21,11 +21,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro import handlers
-from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import potential_energy
 
-from probapprox.potential import unpack_flat
+from probapprox.potential import prior_draws, unpack_flat
 
 __all__ = ["FlatLatent", "flat_latent", "prior_points"]
 
@@ -77,25 +75,7 @@ def prior_points(
 ) -> np.ndarray | None:
     """``num`` draws from the model's prior as flat unconstrained points, ``(num, D)``.
 
-    Run eagerly (a handful of small operations; jitting would compile a PRNG per site).
-    Returns ``None`` when the prior cannot be sampled (e.g. improper sites) or a draw is not
-    finite, and an empty array for ``num == 0``.
+    :func:`probapprox.potential.prior_draws` in the guide's layout: ``None`` when the prior
+    cannot be sampled or a draw is not finite, an empty array for ``num == 0``.
     """
-    out = []
-    for i in range(num):
-        try:
-            key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
-            tr = handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
-            parts = []
-            for name, shape in flat.shapes.items():
-                value = biject_to(tr[name]["fn"].support).inv(tr[name]["value"])
-                parts.append(np.reshape(np.asarray(value), -1))
-                if int(np.prod(shape, dtype=int)) != parts[-1].size:
-                    return None
-        except Exception:  # noqa: BLE001 - improper or data-dependent priors: no draws
-            return None
-        point = np.concatenate(parts) if parts else np.zeros(0)
-        if not np.all(np.isfinite(point)):
-            return None
-        out.append(point)
-    return np.asarray(out).reshape(num, flat.dim)
+    return prior_draws(model, args, kwargs, flat.shapes, seed, num)

@@ -17,6 +17,7 @@ from probapprox.potential._model import ModelPotential as ModelPotential
 from probapprox.potential._model import dispersed_starts as dispersed_starts
 from probapprox.potential._model import model_potential as model_potential
 from probapprox.potential._model import nonfinite_site as nonfinite_site
+from probapprox.potential._model import prior_draws as prior_draws
 from probapprox.potential._model import unpack_flat as unpack_flat
 from probapprox.potential._modes import MERGE_TOL as MERGE_TOL
 from probapprox.potential._modes import Mode as Mode
@@ -36,6 +37,7 @@ __all__ = [
     "ModelPotential",
     "NewtonResult",
     "dispersed_starts",
+    "prior_draws",
     "find_modes",
     "hessian_diagonal",
     "laplace_factor",

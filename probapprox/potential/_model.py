@@ -26,7 +26,13 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.initialization import init_to_median
 from numpyro.infer.util import potential_energy
 
-__all__ = ["ModelPotential", "model_potential", "dispersed_starts", "nonfinite_site"]
+__all__ = [
+    "ModelPotential",
+    "model_potential",
+    "dispersed_starts",
+    "nonfinite_site",
+    "prior_draws",
+]
 
 # radii of the uniform cubes that starts are drawn from when the prior cannot be sampled
 # (NumPyro's own init_to_uniform uses 2; wider cubes reach modes far from the origin)
@@ -128,23 +134,33 @@ def model_potential(
     )
 
 
-def _prior_draws(mp: ModelPotential, seed: int, num: int) -> np.ndarray | None:
+def prior_draws(
+    model: Callable, args: tuple, kwargs: dict, shapes: dict[str, Any], seed: int, num: int
+) -> np.ndarray | None:
+    """``num`` prior draws as flat unconstrained points ``(num, D)`` in the order of ``shapes``.
+
+    ``shapes``: the latent sites and their unconstrained shapes, in flat order. The model is
+    run eagerly (a handful of small operations; jitting would compile a PRNG per site).
+    Returns ``None`` when the prior cannot be sampled (e.g. improper or data-dependent sites)
+    or a draw is not finite or not of the layout's size, and an empty array for ``num == 0``.
+    """
+    dim = sum(int(np.prod(s, dtype=int)) for s in shapes.values())
     out = []
     for i in range(num):
         try:
             key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
-            tr = handlers.trace(handlers.seed(mp.model, key)).get_trace(*mp.args, **mp.kwargs)
+            tr = handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
             parts = [
                 np.reshape(np.asarray(biject_to(tr[n]["fn"].support).inv(tr[n]["value"])), -1)
-                for n in mp.shapes
+                for n in shapes
             ]
         except Exception:  # noqa: BLE001 - improper or data-dependent priors: no draws
             return None
-        point = np.concatenate(parts)
-        if point.shape != (mp.dim,) or not np.all(np.isfinite(point)):
+        point = np.concatenate(parts) if parts else np.zeros(0)
+        if point.shape != (dim,) or not np.all(np.isfinite(point)):
             return None
         out.append(point)
-    return np.asarray(out).reshape(num, mp.dim)
+    return np.asarray(out).reshape(num, dim)
 
 
 def dispersed_starts(mp: ModelPotential, num: int, seed: int = 0) -> np.ndarray:
@@ -153,7 +169,9 @@ def dispersed_starts(mp: ModelPotential, num: int, seed: int = 0) -> np.ndarray:
     Where the prior cannot be sampled (improper sites) the other starts are uniform in cubes
     of half-width :data:`START_RADII` (cycled), so modes far from the origin are reached.
     """
-    rest = _prior_draws(mp, seed, num - 1) if mp.proper else None
+    rest = (
+        prior_draws(mp.model, mp.args, mp.kwargs, mp.shapes, seed, num - 1) if mp.proper else None
+    )
     if rest is None:
         rng = np.random.default_rng(seed)
         radii = np.resize(np.asarray(START_RADII), num - 1)[:, None]
