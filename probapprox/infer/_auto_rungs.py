@@ -185,13 +185,8 @@ def rung_guide(
         if dim <= dense_max:
             return AutoMultivariateNormal(model), {}
         return AutoLowRankMultivariateNormal(model), {}
-    if rung == "modes":
-        init = mode_components(search)[0]
-        return AutoMultivariateNormal(model), {
-            "init_params": init,
-            "num_steps": 1,
-            "early_stop": False,
-        }
+    if rung == "modes":  # built without steps from the modes (``_auto_laplace.gaussian_result``)
+        return AutoMultivariateNormal(model), {"init_params": mode_components(search)[0]}
     if rung == "mixture":
         n, init = _mixture_init(search, seed, dim)
         return AutoIsoGaussianMixture(model, num_components=n), {"init_params": init}
