@@ -1,14 +1,19 @@
 r"""Where the warm start searches from, and which search each start keeps.
 
-Start 0 searches from the guide's own initial point and from ``NUM_PRIOR_CANDIDATES`` draws
-of the prior, and keeps the search whose local Laplace Gaussian has the best ELBO. Prior draws
-help where the guide's point is poor: NumPyro's default ``init_to_uniform`` puts every latent
-in ``[-2, 2]`` on the unconstrained scale, so on data measured around 500 a centred
-hierarchical model starts with all group means equal and the search runs into
-:math:`\tau \to 0`, while a prior draw spreads the group means as :math:`\\tau` says. Starts
-``k >= 1`` of a multi-start fit each search from one prior draw (uniform on ``[-2, 2]^D`` when
-the prior cannot be sampled), so they stay dispersed rather than all picking the heaviest mode.
-Every search is one row of a single ``vmap``-ed program. Above ``dense_max`` dimensions (L-BFGS
+Start 0 searches from the guide's own initial point and keeps the search whose local Laplace
+Gaussian has the best ELBO. Prior draws help where the guide's point is poor: NumPyro's
+default ``init_to_uniform`` puts every latent in ``[-2, 2]`` on the unconstrained scale, so on
+data measured around 500 a centred hierarchical model starts with all group means equal and
+the search runs into :math:`\tau \to 0`, while a prior draw spreads the group means as
+:math:`\tau` says. So when the search from the guide's point did not end at a mode with
+positive curvature (or failed the ELBO check), start 0 searches again from that point and
+``NUM_PRIOR_CANDIDATES`` draws of the prior (:func:`needs_candidates`). A single-start fit
+whose first search converges never samples the prior: on a small model the prior's samplers
+(a Beta's rejection sampler, say) cost more to compile than the rest of the warm start.
+Starts ``k >= 1`` of a multi-start fit each search from one prior draw (uniform on
+``[-2, 2]^D`` when the prior cannot be sampled), so they stay dispersed rather than all
+picking the heaviest mode; those fits draw start 0's candidates with them in one go. Every
+search is one row of a single ``vmap``-ed program. Above ``dense_max`` dimensions (L-BFGS
 and a diagonal Hessian from ``D`` Hessian-vector products) start 0 searches from the guide's
 point only, and above :data:`MAX_DIM` the warm start is skipped: the curvature would cost more
 than the fit it saves.
@@ -28,6 +33,7 @@ from probapprox.infer._flat import FlatLatent, prior_points
 from probapprox.infer._warmstart import WarmStart, warm_start
 
 __all__ = [
+    "needs_candidates",
     "search_points",
     "run_searches",
     "DISPERSION_RADIUS",
@@ -49,14 +55,17 @@ def search_points(
     seed: int,
     num_starts: int,
     *,
-    warm: bool,
+    candidates: bool,
     dense_max: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(points (M, D), owner (M,))``: start points of the searches and the start of each.
 
-    Without ``warm`` only one point per start is returned (its own starting point).
+    With ``candidates`` (and ``D <= dense_max``) start 0 also searches from
+    ``NUM_PRIOR_CANDIDATES`` prior draws; else one point per start (its own starting point).
     """
-    extra = NUM_PRIOR_CANDIDATES if warm and flat.dim <= dense_max else 0
+    extra = NUM_PRIOR_CANDIDATES if candidates and flat.dim <= dense_max else 0
+    if num_starts == 1 and not extra:
+        return np.asarray(flat.init)[None], np.zeros(1, int)
     prior = prior_points(model, flat, args, kwargs, seed, extra + num_starts - 1)
     if prior is None:
         rng = np.random.default_rng(seed)
@@ -67,6 +76,16 @@ def search_points(
     points = np.concatenate([init, prior[:extra], prior[extra:]])
     owner = np.concatenate([np.zeros(1 + extra, int), np.arange(1, num_starts)])
     return points, owner
+
+
+def needs_candidates(ws: WarmStart) -> bool:
+    """Whether start 0's search from the guide's point alone is not to be trusted.
+
+    True unless it passed the ELBO check and ended at a mode with positive curvature that it
+    kept (:attr:`WarmStart.converged`): a search that ran off, stalled or met a saddle is
+    repeated together with searches from prior draws.
+    """
+    return not (bool(np.asarray(ws.accepted)[0]) and bool(np.asarray(ws.converged)[0]))
 
 
 def run_searches(

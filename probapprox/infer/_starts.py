@@ -26,7 +26,7 @@ from jax import random
 from numpyro import handlers
 from numpyro.infer.svi import SVIState
 
-from probapprox.infer._candidates import MAX_DIM, run_searches, search_points
+from probapprox.infer._candidates import MAX_DIM, needs_candidates, run_searches, search_points
 from probapprox.infer._flat import FlatLatent, flat_latent
 from probapprox.infer._hooks import hook
 from probapprox.infer._plan import FitPlan
@@ -105,16 +105,16 @@ def prepare_starts(plan: FitPlan) -> Starts:
     if whitener is None:
         return Starts(_carry(plan, _own_states(plan, key)), (), None, info)
 
-    points, owner = search_points(
-        plan.search_model or plan.model,
-        flat,
-        args,
-        kwargs,
-        plan.seed,
-        k,
-        warm=plan.warm_start,
-        dense_max=plan.dense_max,
-    )
+    model = plan.search_model or plan.model
+    lazy = plan.warm_start and k == 1  # prior candidates only if the first search fails
+
+    def points_for(*, candidates: bool) -> tuple[np.ndarray, np.ndarray]:
+        return search_points(
+            model, flat, args, kwargs, plan.seed, k,
+            candidates=candidates, dense_max=plan.dense_max,
+        )  # fmt: skip
+
+    points, owner = points_for(candidates=plan.warm_start and not lazy)
     own = jnp.asarray(
         points[[int(np.flatnonzero(owner == i)[0]) for i in range(k)]], flat.init.dtype
     )
@@ -124,18 +124,19 @@ def prepare_starts(plan: FitPlan) -> Starts:
     accepted = np.zeros(k, dtype=bool)
     shift, factor = own, jnp.broadcast_to(identity, (k, *identity.shape))
     if plan.warm_start:
-        ws, info = run_searches(
-            plan.search_model or plan.model,
-            flat,
-            plan.dynamic,
-            plan.rebuild,
-            points,
-            owner,
-            init_scale=hook(plan.guide, "init_scale"),
-            structure=structure,
-            dense_max=plan.dense_max,
-            seed=plan.seed,
-        )
+
+        def search(points: np.ndarray, owner: np.ndarray) -> tuple[Any, dict[str, Any]]:
+            return run_searches(
+                model, flat, plan.dynamic, plan.rebuild, points, owner,
+                init_scale=hook(plan.guide, "init_scale"), structure=structure,
+                dense_max=plan.dense_max, seed=plan.seed,
+            )  # fmt: skip
+
+        ws, info = search(points, owner)
+        if lazy and flat.dim <= plan.dense_max and needs_candidates(ws):
+            seconds = info["warm_start_seconds"]
+            ws, info = search(*points_for(candidates=True))
+            info["warm_start_seconds"] += seconds
         accepted = np.asarray(ws.accepted, dtype=bool)
         mask = jnp.asarray(accepted)
         shift = jnp.where(mask[:, None], jnp.asarray(ws.shift), own)
@@ -144,7 +145,7 @@ def prepare_starts(plan: FitPlan) -> Starts:
     state0 = svi.init(key, *args, **kwargs)
     if not plan.batched and not accepted[0]:
         return Starts(_carry(plan, [state0]), (), None, info)
-    template = svi.get_params(state0)
+    template = jax.jit(svi.get_params)(state0)  # one program, not one per eager op
     to_u = _unconstrainer(svi)
     states = []
     for i in range(k):

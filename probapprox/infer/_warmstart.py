@@ -67,6 +67,8 @@ class WarmStart(NamedTuple):
         num_clipped: curvature eigenvalues (diagonal entries) clipped at the floor.
         elbo_laplace: ELBO estimate of the Laplace Gaussian.
         elbo_init: ELBO estimate of the guide's starting Gaussian.
+        converged: whether the search ended at a mode (decrement below ``tol``, positive
+            curvature) and kept it, rather than an earlier iterate of a path that ran off.
 
     """
 
@@ -78,6 +80,7 @@ class WarmStart(NamedTuple):
     num_clipped: Array
     elbo_laplace: Array
     elbo_init: Array
+    converged: Array
 
 
 def _newton(
@@ -99,7 +102,9 @@ def _newton(
     start :math:`\mathcal N(z_0, s^2 I)`, so the potential is traced once for all ELBOs. The
     iterate kept is the latest whose ELBO is within ``_ELBO_TIE`` nats of the best so far: the
     converged mode, unless the path ran off to where the ELBO is clearly worse.
-    Returns ``(z, |H| eigenpairs or diagonal, elbo, elbo_init, iterations, decrement)``.
+    Returns ``(z, |H| eigenpairs or diagonal, elbo, elbo_init, iterations, decrement,
+    converged)``; ``converged``: the decrement fell below ``tol`` and the kept iterate is the
+    last one.
     """
     dim, dtype = z0.shape[0], z0.dtype
     const = 0.5 * dim * (1.0 + jnp.log(2.0 * jnp.pi))
@@ -153,7 +158,8 @@ def _newton(
     )
     out = lax.while_loop(lambda c: (c[5] < max_iter) & ~c[6], body, init)
     z, keep, elbo = out[7]
-    return z, keep, elbo, out[9], out[5], out[3]
+    converged = (out[3] < tol) & jnp.all(z == out[0])
+    return z, keep, elbo, out[9], out[5], out[3], converged
 
 
 def _dense_factor(lam: Array, q: Array) -> tuple[Array, Array]:
@@ -204,7 +210,7 @@ def warm_start(
     """
     dim, dtype = z0.shape[0], z0.dtype
     if dim <= dense_max:
-        z, keep, elbo_lap, elbo_init, iters, dec = _newton(
+        z, keep, elbo_lap, elbo_init, iters, dec, converged = _newton(
             u, z0, init_scale, eps, structure, max_iter, tol
         )
         factor, clipped = _dense_factor(*keep) if structure == "dense" else _diag_factor(keep)
@@ -217,6 +223,8 @@ def warm_start(
         dec = jnp.sum(jax.grad(u)(z) ** 2 * factor**2)
         elbo_lap = _gauss_elbo(u, z, factor, eps)
         elbo_init = _gauss_elbo(u, z0, jnp.full((dim,), init_scale, dtype), eps)
+        converged = iters < 10 * max_iter
     finite = jnp.isfinite(elbo_lap) & jnp.all(jnp.isfinite(factor)) & jnp.all(jnp.isfinite(z))
     accepted = finite & ~(elbo_lap < elbo_init)
-    return WarmStart(z, factor, accepted, iters, dec, clipped, elbo_lap, elbo_init)
+    converged = converged & (clipped == 0)
+    return WarmStart(z, factor, accepted, iters, dec, clipped, elbo_lap, elbo_init, converged)

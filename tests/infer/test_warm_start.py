@@ -204,8 +204,67 @@ def test_newton_and_factor_on_an_ill_conditioned_quadratic():
         lambda z: warm_start(u, z, jnp.asarray(0.1), eps, structure="dense", dense_max=10)
     )(jnp.zeros(4))
     assert bool(out.accepted) and int(out.num_clipped) == 0 and int(out.iterations) <= 3
+    assert bool(out.converged)
     delta = np.asarray(out.shift) - mode
     assert delta @ hess @ delta < 1e-10  # squared distance in posterior sds
     c = np.asarray(out.factor)
     assert np.allclose(np.triu(c, 1), 0.0)
     np.testing.assert_allclose(c @ c.T @ hess, np.eye(4), atol=1e-6)
+
+
+def test_a_search_without_a_mode_is_not_converged():
+    """U(z) = exp(-z) decreases for ever: Newton runs off, so the search is not trusted."""
+    from probapprox.infer._warmstart import warm_start
+
+    eps = jnp.asarray(np.random.default_rng(0).normal(size=(16, 1)))
+
+    def search(z):
+        return warm_start(
+            lambda x: jnp.sum(jnp.exp(-x)), z, 1.0, eps, structure="dense", dense_max=9
+        )
+
+    out = jax.jit(search)(jnp.zeros(1))
+    assert not bool(out.converged)
+
+
+def runaway():
+    """log p(x) = x + const: no mode, Newton runs off."""
+    x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+    numpyro.factor("tilt", 0.5 * x**2 + x)
+
+
+def test_prior_candidates_only_when_the_first_search_is_not_trusted():
+    """A search that ends at a mode draws nothing from the prior; one that does not, three."""
+    from probapprox.infer._candidates import NUM_PRIOR_CANDIDATES
+
+    def searches(model):
+        r = pa.fit(model, AutoNormal(model), num_steps=2, progress=False)
+        return r.info["warm_start_details"]["num_searches"]
+
+    assert searches(small_model) == 1
+    assert searches(runaway) == 1 + NUM_PRIOR_CANDIDATES
+
+
+def test_search_points_and_the_trust_rule():
+    """Start 0's candidates come with a multi-start fit's own draws, else only on request."""
+    from probapprox.infer._candidates import NUM_PRIOR_CANDIDATES, needs_candidates, search_points
+
+    flat = _setup(AutoNormal(small_model))
+
+    def owners(k, candidates):
+        _, owner = search_points(
+            small_model, flat, (), {}, 0, k, candidates=candidates, dense_max=50
+        )
+        return owner.tolist()
+
+    assert owners(1, False) == [0]
+    assert owners(1, True) == [0] * (1 + NUM_PRIOR_CANDIDATES)
+    assert owners(3, True) == [0] * (1 + NUM_PRIOR_CANDIDATES) + [1, 2]
+    assert owners(3, False) == [0, 1, 2]
+
+    class WS:  # the two fields the rule reads
+        def __init__(self, accepted, converged):
+            self.accepted, self.converged = np.array([accepted]), np.array([converged])
+
+    assert not needs_candidates(WS(True, True))
+    assert needs_candidates(WS(True, False)) and needs_candidates(WS(False, True))
