@@ -13,7 +13,8 @@ whose first search converges never samples the prior: on a small model the prior
 Starts ``k >= 1`` of a multi-start fit each search from one prior draw (uniform on
 ``[-2, 2]^D`` when the prior cannot be sampled), so they stay dispersed rather than all
 picking the heaviest mode; those fits draw start 0's candidates with them in one go. Every
-search is one row of a single ``vmap``-ed program. Above ``dense_max`` dimensions (L-BFGS
+search is one row of a single ``vmap``-ed program (a single start's later candidates run
+through it one row at a time, so it compiles once). Above ``dense_max`` dimensions (L-BFGS
 and a diagonal Hessian from ``D`` Hessian-vector products) start 0 searches from the guide's
 point only, and above :data:`MAX_DIM` the warm start is skipped: the curvature would cost more
 than the fit it saves.
@@ -100,8 +101,14 @@ def run_searches(
     structure: str,
     dense_max: int,
     seed: int,
+    candidates: Callable[[], np.ndarray] | None = None,
 ) -> tuple[WarmStart, dict[str, Any]]:
-    """Run every search in one program; per start, the kept search and a report for ``info``."""
+    """Run every search in one program; per start, the kept search and a report for ``info``.
+
+    ``candidates``: for a single start searched from its own point only, a function that
+    draws more start points for it, called when :func:`needs_candidates`; each of them runs
+    through the same compiled program (one row at a time, so nothing is compiled again).
+    """
     dtype = flat.init.dtype
 
     def one(z: jax.Array, e: jax.Array, dyn: list) -> WarmStart:
@@ -114,10 +121,18 @@ def run_searches(
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed + 1)  # host draws: a PRNG in the program costs compile time
     eps = rng.standard_normal((NUM_CHECK_DRAWS, flat.dim))
-    z = jnp.asarray(points, dtype)
-    e = jnp.asarray(np.broadcast_to(eps, (len(points), *eps.shape)), dtype)
-    out = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))(z, e, dynamic)
-    out = jax.tree.map(np.array, jax.device_get(out))  # writable host copies
+    program = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+    def search(z: np.ndarray) -> WarmStart:
+        e = jnp.asarray(np.broadcast_to(eps, (len(z), *eps.shape)), dtype)
+        out = program(jnp.asarray(z, dtype), e, dynamic)
+        return jax.tree.map(np.array, jax.device_get(out))  # writable host copies
+
+    out = search(points)
+    if candidates is not None and len(points) == 1 and needs_candidates(out):
+        more = [search(p[None]) for p in candidates()]
+        out = jax.tree.map(lambda *xs: np.concatenate(xs), out, *more)
+        owner = np.zeros(1 + len(more), int)
     keep = []
     for k in range(int(owner.max()) + 1):
         rows = np.flatnonzero(owner == k)
@@ -129,7 +144,7 @@ def run_searches(
     firsts = [int(np.flatnonzero(owner == k)[0]) for k in range(len(keep))]
     kept = jax.tree.map(lambda x: x[np.asarray(keep)], out)
     kept = kept._replace(elbo_init=out.elbo_init[firsts])
-    return kept, _report(kept, structure, len(points), time.perf_counter() - t0)
+    return kept, _report(kept, structure, len(owner), time.perf_counter() - t0)
 
 
 def _report(ws: WarmStart, structure: str, num_searches: int, seconds: float) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from jax import random
 from numpyro import handlers
 from numpyro.infer.svi import SVIState
 
-from probapprox.infer._candidates import MAX_DIM, needs_candidates, run_searches, search_points
+from probapprox.infer._candidates import MAX_DIM, run_searches, search_points
 from probapprox.infer._flat import FlatLatent, flat_latent
 from probapprox.infer._hooks import hook
 from probapprox.infer._plan import FitPlan
@@ -106,15 +106,18 @@ def prepare_starts(plan: FitPlan) -> Starts:
         return Starts(_carry(plan, _own_states(plan, key)), (), None, info)
 
     model = plan.search_model or plan.model
-    lazy = plan.warm_start and k == 1  # prior candidates only if the first search fails
+    lazy = plan.warm_start and k == 1 and flat.dim <= plan.dense_max
+    points, owner = search_points(
+        model, flat, args, kwargs, plan.seed, k,
+        candidates=plan.warm_start and not lazy, dense_max=plan.dense_max,
+    )  # fmt: skip
 
-    def points_for(*, candidates: bool) -> tuple[np.ndarray, np.ndarray]:
-        return search_points(
-            model, flat, args, kwargs, plan.seed, k,
-            candidates=candidates, dense_max=plan.dense_max,
-        )  # fmt: skip
+    def draw_candidates() -> np.ndarray:  # start 0's prior candidates, if its search fails
+        more, _ = search_points(
+            model, flat, args, kwargs, plan.seed, k, candidates=True, dense_max=plan.dense_max
+        )
+        return more[1:]
 
-    points, owner = points_for(candidates=plan.warm_start and not lazy)
     own = jnp.asarray(
         points[[int(np.flatnonzero(owner == i)[0]) for i in range(k)]], flat.init.dtype
     )
@@ -124,19 +127,12 @@ def prepare_starts(plan: FitPlan) -> Starts:
     accepted = np.zeros(k, dtype=bool)
     shift, factor = own, jnp.broadcast_to(identity, (k, *identity.shape))
     if plan.warm_start:
-
-        def search(points: np.ndarray, owner: np.ndarray) -> tuple[Any, dict[str, Any]]:
-            return run_searches(
-                model, flat, plan.dynamic, plan.rebuild, points, owner,
-                init_scale=hook(plan.guide, "init_scale"), structure=structure,
-                dense_max=plan.dense_max, seed=plan.seed,
-            )  # fmt: skip
-
-        ws, info = search(points, owner)
-        if lazy and flat.dim <= plan.dense_max and needs_candidates(ws):
-            seconds = info["warm_start_seconds"]
-            ws, info = search(*points_for(candidates=True))
-            info["warm_start_seconds"] += seconds
+        ws, info = run_searches(
+            model, flat, plan.dynamic, plan.rebuild, points, owner,
+            init_scale=hook(plan.guide, "init_scale"), structure=structure,
+            dense_max=plan.dense_max, seed=plan.seed,
+            candidates=draw_candidates if lazy else None,
+        )  # fmt: skip
         accepted = np.asarray(ws.accepted, dtype=bool)
         mask = jnp.asarray(accepted)
         shift = jnp.where(mask[:, None], jnp.asarray(ws.shift), own)
