@@ -18,7 +18,9 @@ each an ordinary :func:`probapprox.fit` (the Laplace rung is read off the search
   with :math:`\hat Z = \frac1S \sum_s p(x, z_s) / q(z_s)` (:func:`judge`), is below
   ``GAP_TOL`` = 0.02 nats and :math:`\hat k < 0.5` (so that :math:`\hat Z` has finite variance
   and the estimate is trustworthy); a richer family can gain at most that gap in ELBO. The
-  Laplace and Gaussian rungs stop only when one mode was found. With several modes the
+  Laplace and Gaussian rungs stop only when one mode was found; when their estimate is
+  nonetheless above three standard errors and ``GAP_FLOOR`` (:func:`polishes`), the mixture
+  rung runs once more before the ladder ends. With several modes the
   single-Gaussian rung is skipped (it cannot cover them), without a converged mode the
   Laplace rung is, and with at most one mode the isotropic mixture is (the flow rung, started
   from the Gaussian, is the richer family there); the per-mode Laplace mixture (``modes``)
@@ -50,19 +52,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probapprox.diagnostics import ApproximationWarning
 from probapprox.infer._auto_judge import (
     GAP_TOL,
     KHAT_CERTIFIED,
     KHAT_GOOD,
     NUM_DRAWS,
     beaten_by,
+    choose,
     judge,
+    polishes,
     same_gaussian,
     stops,
 )
 from probapprox.infer._auto_laplace import gaussian_result, laplace_result
-from probapprox.infer._auto_report import format_ladder, ladder_row
+from probapprox.infer._auto_report import ladder_row
 from probapprox.infer._auto_rungs import RUNGS, missed_modes, mode_stack, rung_guide
 from probapprox.infer._nonfinite import NonFiniteError
 from probapprox.infer._result import FitResult
@@ -189,8 +192,13 @@ def fit_auto(
     rows: list[dict[str, Any]] = []
     fits: list[FitResult | None] = []
     shared = None  # the Laplace rung's compiled sampler, reused to judge the Gaussian rung
+    only = None  # after a stop that polishes (see `polishes`): the one rung still to run
     for i, rung in enumerate(RUNGS):
         name = rung
+        if only is not None and rung != only:
+            rows.append(ladder_row(name, "-", verdict="not needed"))
+            fits.append(None)
+            continue
         if i >= top:
             rows.append(ladder_row(name, "-", verdict=f"skipped: max_rung={top}"))
             fits.append(None)
@@ -200,7 +208,7 @@ def fit_auto(
             rows.append(ladder_row(name, "-", verdict=f"skipped: time_budget={budget} s spent"))
             fits.append(None)
             continue
-        why = _skip(rung, search, top)
+        why = "" if rung == only else _skip(rung, search, top)
         if why:
             rows.append(ladder_row(name, "-", verdict=why))
             fits.append(None)
@@ -240,7 +248,7 @@ def fit_auto(
                 if rung == "modes":
                     res = mode_stack(res, search, num_draws=num_draws, seed=seed + 1)
                 reuse = shared if rung == "gaussian" and same_gaussian(res) else None
-                d, gap, draws = judge(res, num_draws, seed + 2, sampler=reuse)
+                d, gap, gap_se, draws = judge(res, num_draws, seed + 2, sampler=reuse)
                 if rung == "laplace" and same_gaussian(res):
                     shared = (res._sampler or {}).get(False)
                 few = {k: v[:2000] for k, v in draws.latent.items()}
@@ -265,45 +273,18 @@ def fit_auto(
             row["verdict"] = f"not certified: k̂ ≥ {KHAT_CERTIFIED}"
         rows.append(row)
         fits.append(res)
-        if row["certified"] and stops(rung, d.pareto_k, gap, search):
-            row["verdict"] += f"; stop: KL estimate {gap:.3f} < {GAP_TOL}, nothing left to gain"
+        stop = only is not None  # the polishing rung ends the ladder
+        if not stop and row["certified"] and stops(rung, d.pareto_k, gap, search):
+            row["verdict"] += f"; stop: KL estimate {gap:.3f} < {GAP_TOL}"
+            if polishes(rung, gap, gap_se, search) and RUNGS.index("mixture") < top:
+                row["verdict"] += f", above its noise (± {gap_se:.4f}): the mixture rung polishes"
+                only = "mixture"
+                continue
+            row["verdict"] += ", nothing left to gain"
+            stop = True
+        if stop:
             for rest in RUNGS[i + 1 :]:
                 rows.append(ladder_row(rest, "-", verdict="not needed"))
                 fits.append(None)
             break
-    return _choose(rows, fits, search, time.perf_counter() - t0)
-
-
-def _choose(rows: list, fits: list, search: ModeSearch, seconds: float) -> FitResult:
-    ran = [i for i, f in enumerate(fits) if f is not None]
-    if not ran:
-        raise RuntimeError(
-            "pa.fit(model, 'auto'): no rung could be fitted:\n" + format_ladder(rows)
-        )
-    for i in ran:  # a richer rung's higher ELBO means this one has more KL, whatever its k̂
-        better = beaten_by(rows[i], [rows[j] for j in ran if j > i])
-        if rows[i]["certified"] and better:
-            rows[i]["certified"] = False
-            rows[i]["verdict"] = f"not certified: {better[0]} has a higher ELBO"
-    certified = [i for i in ran if rows[i]["certified"]]
-    pool = certified or ran
-    best = max(pool, key=lambda i: rows[i]["elbo"] if np.isfinite(rows[i]["elbo"]) else -np.inf)
-    rows[best]["verdict"] += "; chosen"
-    if not certified:
-        tried = ", ".join(
-            f"{rows[i]['family']} (k̂ {rows[i]['khat']:.2f}, ELBO {rows[i]['elbo']:.2f})"
-            for i in ran
-        )
-        warnings.warn(
-            f"pa.fit(model, 'auto'): no family was certified (PSIS k̂ < {KHAT_CERTIFIED}); tried "
-            f"{tried}. Returning {rows[best]['family']}, the best by ELBO: do not trust its "
-            "tails or uncertainty; check it with MCMC or reparameterise the model.",
-            ApproximationWarning,
-            stacklevel=3,
-        )
-    result = fits[best]
-    result.info["auto"] = rows
-    result.info["auto_family"] = rows[best]["family"]
-    result.info["auto_modes"] = len(search.modes)
-    result.info["auto_seconds"] = seconds
-    return result
+    return choose(rows, fits, search, time.perf_counter() - t0)

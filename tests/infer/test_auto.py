@@ -146,6 +146,32 @@ def test_gaussian_posteriors_stop_early(name):
 
 
 @pytest.mark.slow
+def test_a_skewed_one_mode_posterior_is_polished_by_the_mixture():
+    """Beta posterior on the logit scale: Laplace KL 0.0066 (below GAP_TOL, far above its
+    noise), so the mixture rung runs; the isotropic mixture reaches KL ~1e-5 (bench_auto)."""
+    bm = get_model("beta_bernoulli")
+    r = _auto(bm)
+    kl, _ = _kl(bm, r)
+    ladder = {row["family"]: row for row in r.info["auto"]}
+    assert "the mixture rung polishes" in ladder["laplace"]["verdict"]
+    assert ladder["flow"]["verdict"] == "not needed"
+    assert r.info["auto_family"] == "mixture" and kl < 1e-3, format_ladder(r.info["auto"])
+
+
+def test_polish_only_above_the_noise_with_one_mode():
+    from types import SimpleNamespace
+
+    from probapprox.infer._auto_judge import GAP_FLOOR, polishes
+
+    one, two = SimpleNamespace(modes=[0]), SimpleNamespace(modes=[0, 1])
+    assert polishes("laplace", 0.0066, 0.0005, one) and polishes("gaussian", 0.01, 0.001, one)
+    assert not polishes("laplace", 0.0066, 0.003, one)  # within three standard errors of 0
+    assert not polishes("laplace", 0.9 * GAP_FLOOR, 1e-6, one)
+    assert not polishes("laplace", 0.0066, 0.0005, two)
+    assert not polishes("mixture", 0.0066, 0.0005, one)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     [

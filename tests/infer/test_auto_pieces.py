@@ -39,10 +39,11 @@ def test_judge_estimates_the_closed_form_kl():
     # q = N(m, diag(s^2)), p = N(0, I): KL = sum(-log s + (s^2 + m^2) / 2 - 1/2)
     m, s = np.array([0.5, -0.3]), np.array([1.2, 0.9])
     res = _mvn_result(std_normal_2d, m, np.diag(s))
-    d, gap, draws = judge(res, 40_000, seed=3)
+    d, gap, gap_se, draws = judge(res, 40_000, seed=3)
     kl = float(np.sum(-np.log(s) + (s**2 + m**2) / 2 - 0.5))
     assert abs(-d.elbo - kl) < 4 * d.elbo_se + 1e-3  # log Z = 0
     assert abs(gap - kl) < 0.02, (gap, kl)
+    assert 0 < gap_se < 0.02 and abs(gap - kl) < 4 * gap_se, (gap, kl, gap_se)
     assert draws.latent["x"].shape == (40_000, 2)
     exact = _mvn_result(std_normal_2d, np.zeros(2), np.eye(2))
     assert judge(exact, 1000, seed=3)[1] < 1e-12 < GAP_TOL
@@ -83,7 +84,7 @@ def test_mode_stack_recovers_a_full_covariance_mixture():
     res = mode_stack(base, search, num_draws=20_000, seed=1)
     order = np.argsort([float(p["auto_loc"][0]) for p in res.stack.params])  # left mode first
     np.testing.assert_allclose(np.asarray(res.stack.weights)[order], WEIGHTS, atol=0.01)
-    d, gap, _ = judge(res, 20_000, seed=2)
+    d, gap, _, _ = judge(res, 20_000, seed=2)
     assert abs(d.elbo) < 1e-3 and gap < 1e-3  # q = p up to the modes' overlap (~1e-6)
     assert d.pareto_k < 0.5
 
@@ -95,7 +96,7 @@ def test_a_richer_rung_with_a_higher_elbo_uncertifies_a_cheaper_one():
     import warnings
 
     from probapprox.diagnostics import ApproximationWarning
-    from probapprox.infer._auto import _choose
+    from probapprox.infer._auto_judge import choose
     from probapprox.infer._auto_report import ladder_row
 
     def rows(richer_elbo, richer_se):
@@ -107,7 +108,7 @@ def test_a_richer_rung_with_a_higher_elbo_uncertifies_a_cheaper_one():
     search = types.SimpleNamespace(modes=[])
     fits = [types.SimpleNamespace(info={}) for _ in range(2)]
     with pytest.warns(ApproximationWarning, match="no family was certified"):
-        out = _choose(rows(-0.03, 0.001), fits, search, 1.0)
+        out = choose(rows(-0.03, 0.001), fits, search, 1.0)
     assert out is fits[1] and out.info["auto_family"] == "flow"
     ladder = out.info["auto"]
     assert ladder[0]["verdict"] == "not certified: flow has a higher ELBO"
@@ -116,7 +117,7 @@ def test_a_richer_rung_with_a_higher_elbo_uncertifies_a_cheaper_one():
     fits = [types.SimpleNamespace(info={}) for _ in range(2)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out = _choose(rows(-0.03, 0.3), fits, search, 1.0)
+        out = choose(rows(-0.03, 0.3), fits, search, 1.0)
     assert out is fits[0] and out.info["auto"][0]["certified"]
 
 
@@ -138,15 +139,15 @@ def test_laplace_rung_reads_the_search_and_shares_its_sampler_with_the_gaussian(
     scale = np.asarray(res.params["auto_scale_tril"])
     np.testing.assert_allclose(scale @ scale.T, cov, atol=1e-8)
     assert type(res.guide).__name__ == "AutoLaplace" and same_gaussian(res)
-    d, gap, _ = judge(res, 2000, seed=1)
+    d, gap, _, _ = judge(res, 2000, seed=1)
     assert abs(d.elbo) < 1e-8 and gap < 1e-8  # exact: KL = 0
     # the Laplace rung's compiled sampler judges an AutoMultivariateNormal fit exactly as its own
     mvn = _mvn_result(correlated_2d, [0.5, -1.0], np.linalg.cholesky(0.5 * cov))
     assert same_gaussian(mvn)
     own = judge(mvn, 500, seed=4)
     reused = judge(mvn, 500, seed=4, sampler=res._sampler[False])
-    np.testing.assert_allclose(reused[2].log_q, own[2].log_q, rtol=1e-12)
-    np.testing.assert_allclose(reused[2].latent["x"], own[2].latent["x"], rtol=1e-12)
+    np.testing.assert_allclose(reused[3].log_q, own[3].log_q, rtol=1e-12)
+    np.testing.assert_allclose(reused[3].latent["x"], own[3].latent["x"], rtol=1e-12)
     assert reused[0].elbo == pytest.approx(own[0].elbo, rel=1e-12)
     assert not same_gaussian(_flow_result())
 
