@@ -225,6 +225,8 @@ def fit_auto(
             base=base,
             num_steps=options.get("num_steps") or 5000,
         )
+        if rung == "flow" and options.get("early_stop") is not True:
+            extra.pop("early_stop", None)  # the user's own rule (or none) wins
         # a rung whose steps meet a non-finite value skips them (counted) instead of dying
         opts = {**options, "skip_nonfinite": True, **extra,
                 "checkpoint": _checkpoint(checkpoint, rung)}  # fmt: skip

@@ -46,7 +46,11 @@ r"""The rungs of ``pa.fit(model, "auto")``: which guide each builds and how it s
    default flow, a normal base, a wide start (``init_scale=3``) and the likelihood
    annealed over the first half of the steps (``PathELBO(16, path_warmup=n,
    anneal_steps=n // 2)``, the standard estimator throughout; Rezende & Mohamed 2015).
-   Otherwise ``pa.fit``'s warm start starts it.
+   Otherwise ``pa.fit``'s warm start starts it. The one-mode flow is the ladder's last
+   and most precise word, so it gets ``FLOW_STEPS_FACTOR`` = 2 times the step budget and a
+   stopping rule with ``tol`` = ``FLOW_TOL`` = 0.01 nats (0.05 elsewhere); measured at seed 0,
+   at about 1-5 s more per fit: banana KL 0.025 -> 0.006, funnel 0.023 -> 0.018, eight schools
+   ELBO -31.339 -> -31.322 (log Z -31.311), logistic regression -56.810 -> -56.795.
 
 With at most one mode the ``mixture`` rung is skipped when the flow rung is allowed
 (``max_rung``): an isotropic mixture seeded at one mode adds little that the flow, started
@@ -64,6 +68,7 @@ from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivari
 
 from probapprox.estimators import PathELBO
 from probapprox.guides import AutoIsoGaussianMixture, AutoLaplace, AutoNormalizingFlow
+from probapprox.infer._converge import ConvergenceRule
 from probapprox.infer._psis_stack import Stack, stack_weights
 from probapprox.potential import ModeSearch
 
@@ -83,6 +88,8 @@ COMPONENTS_TIMES_DIM = 40  # see num_mixture_components
 SIDE = 1.0  # a mode's extra components start this many Laplace sds from it
 ONE_MODE_FLOW = "maf"
 ONE_MODE_BASE = "normal"
+FLOW_STEPS_FACTOR = 2
+FLOW_TOL = 0.01
 
 
 def num_mixture_components(dim: int) -> int:
@@ -195,9 +202,13 @@ def rung_guide(
             n = int(num_steps)
             loss = PathELBO(16, path_warmup=n, anneal_steps=max(n // 2, 1))
             return AutoNormalizingFlow(model, init_scale=3.0), {"loss": loss}
-        init = flow_init(base)
         guide = AutoNormalizingFlow(model, flow=ONE_MODE_FLOW, base=ONE_MODE_BASE)
-        return guide, {} if init is None else {"init_params": init}
+        extra: dict[str, Any] = {
+            "num_steps": FLOW_STEPS_FACTOR * int(num_steps),
+            "early_stop": ConvergenceRule(tol=FLOW_TOL),
+        }
+        init = flow_init(base)
+        return guide, extra if init is None else {**extra, "init_params": init}
     raise ValueError(f"Unknown rung {rung!r}; the rungs are {', '.join(RUNGS)}.")
 
 
