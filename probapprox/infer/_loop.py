@@ -141,7 +141,11 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
         losses.append(prev)
     carry, extra = place_state((carry, extra), plan.mesh, batched=plan.batched)
     starts = starts._replace(carry=carry, extra=extra)
-    chunk = on_mesh(make_chunk_fn(plan, starts.to_model), plan.mesh)
+    # without skip_nonfinite the fast chunk runs, and a chunk in which a run fails is run
+    # again guarded from the same state (see make_chunk_fn)
+    fast = not plan.skip_nonfinite
+    chunk = on_mesh(make_chunk_fn(plan, starts.to_model, guarded=not fast), plan.mesh)
+    guarded: list[Any] = []  # compiled only when a fast chunk fails
     t0 = time.perf_counter()
     num_steps, chunk_size, rule = plan.num_steps, plan.chunk_size, plan.rule
     early_stop, batched, width = plan.early_stop, plan.batched, plan.num_starts
@@ -162,6 +166,10 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
             n = min(chunk_size, target - done)
             start, stop = jnp.int32(done), jnp.int32(done + n)
             new, chunk_losses = chunk(carry, start, stop, plan.dynamic, extra)
+            if fast and np.any((np.asarray(new.failed_at).reshape(-1) >= 0) & alive):
+                if not guarded:
+                    guarded.append(on_mesh(make_chunk_fn(plan, starts.to_model), plan.mesh))
+                new, chunk_losses = guarded[0](carry, start, stop, plan.dynamic, extra)
             chunk_losses = np.asarray(chunk_losses)
             chunk_losses = (chunk_losses.T if batched else chunk_losses)[:n]
             failed = np.asarray(new.failed_at).reshape(-1)

@@ -124,6 +124,14 @@ def _select(pred: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
+def _check_after(carry: Carry, start: jax.Array, optim: Any) -> Carry:
+    """The fast chunk's end check: a non-finite parameter sets ``failed_at`` (to ``start``)."""
+    params = optim.get_params(carry.svi_state.optim_state)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
+    failed_at = jnp.where(~finite & (carry.failed_at < 0), start, carry.failed_at)
+    return carry._replace(failed_at=failed_at)
+
+
 def constrain_with(svi: Any, to_model: Callable[..., Any] | None, extra: Any) -> Callable:
     """``params_u -> to_model(svi.constrain_fn(params_u), *extra)`` (or plain constrain)."""
     if to_model is None:
@@ -140,7 +148,7 @@ class SVIView:
 
 
 def make_chunk_fn(
-    plan: FitPlan, to_model: Callable[..., Any] | None
+    plan: FitPlan, to_model: Callable[..., Any] | None, *, guarded: bool = True
 ) -> Callable[..., tuple[Carry, jax.Array]]:
     """Build ``chunk(carry, start, stop, dynamic_args, extra) -> (carry, losses)``, jitted.
 
@@ -149,7 +157,16 @@ def make_chunk_fn(
     ``to_model(params, *extra)`` maps the optimiser's (whitened) parameters to the guide's;
     for a ``batched`` plan the carry and ``extra`` have a leading axis of independent runs
     (multi-start), vectorised with ``vmap``.
+
+    ``guarded=False`` builds the fast chunk: no per-step check of the gradients (every active
+    step updates); a non-finite loss sets ``failed_at`` (and ends the chunk's updates), and so
+    does a non-finite parameter at the chunk's end (to ``start``). The caller then runs the
+    chunk again, guarded, from the same state, to find the failing step and freeze before it.
+    The per-step gradient check costs a third of a small flow's step (0.14 vs 0.10 ms, MAF,
+    d = 10), as it makes every update wait for every gradient leaf.
     """
+    if not guarded and plan.skip_nonfinite:
+        raise ValueError("make_chunk_fn: skip_nonfinite needs the guarded chunk.")
     svi, rebuild, chunk_size = plan.svi, plan.rebuild, plan.chunk_size
     skip_nonfinite = plan.skip_nonfinite
     optim = svi.optim
@@ -167,14 +184,15 @@ def make_chunk_fn(
             loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
             params = optim.get_params(state.optim_state)
             (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            ok, leaf_ok = finite_step(loss, grads)
+            if guarded:
+                ok, leaf_ok = finite_step(loss, grads)
+            else:
+                ok, leaf_ok = jnp.array(True), carry.bad_leaves
             apply = active & ok
-            new_optim = lax.cond(
-                apply,
-                lambda s: optim.update(grads, s, value=loss),
-                lambda s: s,
-                state.optim_state,
-            )
+            # a select, not lax.cond: on CPU a conditional around the update copies the whole
+            # optimiser state every step (measured: 0.17 vs 0.11 ms per step of a small MAF)
+            new_optim = _select(apply, optim.update(grads, state.optim_state, value=loss),
+                                state.optim_state)  # fmt: skip
             advance = active & (ok | skip_nonfinite)
             if mutable is not None:
                 mutable = _select(apply, mutable, state.mutable_state)
@@ -184,6 +202,8 @@ def make_chunk_fn(
                 jnp.where(advance, rng_key, state.rng_key),
             )
             fail_now = active & ~ok & (not skip_nonfinite)
+            if not guarded:  # a scalar test of the loss only (the replay finds the exact step)
+                fail_now = active & ~jnp.isfinite(loss)
             skipped = active & ~ok & skip_nonfinite
             log = carry.skip_log
             if log is not None:
@@ -199,7 +219,10 @@ def make_chunk_fn(
             return carry, jnp.where(active, loss, jnp.nan)
 
         steps = start + jnp.arange(chunk_size, dtype=jnp.int32)
-        return lax.scan(step, carry, steps)
+        carry, losses = lax.scan(step, carry, steps)
+        if not guarded:
+            carry = _check_after(carry, start, optim)
+        return carry, losses
 
     if plan.batched:
         return jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, 0)))

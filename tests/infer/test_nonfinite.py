@@ -83,3 +83,15 @@ def test_overflowing_constraining_transform_is_reported():
     assert r.num_skipped > 0 and r.info["nonfinite_sites"]["guide site 's'"] >= 1
     assert "skipped" in str(rec[0].message) and "of 60 steps" in str(rec[0].message)
     assert (~np.isfinite(r.losses)).sum() <= r.num_skipped  # some skips had a finite loss
+
+
+def test_fast_and_guarded_chunks_take_the_same_steps():
+    """Without skip_nonfinite the chunk checks gradients only when a chunk fails; a clean fit
+    takes exactly the guarded chunk's steps (skip_nonfinite=True runs the guarded one)."""
+    kw = {"num_steps": 300, "early_stop": False, "progress": False}
+    fast = pa.fit(positive_scale, AutoNormal(positive_scale), Y, **kw)
+    guarded = pa.fit(positive_scale, AutoNormal(positive_scale), Y, skip_nonfinite=True, **kw)
+    assert guarded.num_skipped == 0
+    np.testing.assert_allclose(fast.losses, guarded.losses, rtol=1e-10)
+    for name, value in fast.params.items():
+        np.testing.assert_allclose(value, guarded.params[name], rtol=1e-10)
