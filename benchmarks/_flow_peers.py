@@ -77,6 +77,7 @@ def make_guide(name, model, cfg):
             hidden_dims=cfg["hidden"],
             num_bins=cfg["bins"],
             bound=BOUND,
+            made_skip=cfg.get("made_skip", True),
         )
     if name == "AutoIAFNormal":
         return AutoIAFNormal(model, num_flows=cfg["layers"], hidden_dims=list(cfg["hidden"]))

@@ -155,6 +155,10 @@ def speed(args, cfg):
         for flow in args.speed_flows:
             for est in ("trace", "path"):
                 add(d, f"ours/{est}", flow, *time_ours(flow, d, cfg, args.chunk, args.repeats, est))
+            if flow in ("maf", "maf_spline"):  # FlowJAX's architecture: no MADE skip
+                bare = {**cfg, "made_skip": False}
+                add(d, "ours/trace_noskip", flow,
+                    *time_ours(flow, d, bare, args.chunk, args.repeats, "trace"))  # fmt: skip
             for est, s in time_maths(flow, d, cfg, args.repeats).items():
                 add(d, f"maths/{est}", flow, s)
             kind = {
@@ -294,8 +298,9 @@ def speed_tables(rows, args):
         f"{args.repeats} chunks of {args.chunk} steps after compilation\n",
         "| d | flow | ours steps/s (Trace_ELBO) | FlowJAX loop steps/s | FlowJAX scan steps/s "
         "| ours ÷ FlowJAX loop (steps/s) | ours ÷ FlowJAX scan | PathELBO / Trace_ELBO step time "
-        "| path / standard gradient (flow maths only) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| path / standard gradient (flow maths only) | ours, no MADE skip (FlowJAX's MAF) "
+        "steps/s | no skip ÷ FlowJAX scan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in args.dims:
         for flow in args.speed_flows:
@@ -305,7 +310,10 @@ def speed_tables(rows, args):
             cells += [f"{1 / fl:.0f}" if fl else "—", f"{1 / fs:.0f}" if fs else "—"]
             cells += [f"{fl / ours:.2f}" if fl else "—", f"{fs / ours:.2f}" if fs else "—"]
             ratio = get(d, "maths/path", flow) / get(d, "maths/standard", flow)
-            out.append("| " + " | ".join(cells + [f"{path / ours:.2f}", f"{ratio:.2f}"]) + " |")
+            cells += [f"{path / ours:.2f}", f"{ratio:.2f}"]
+            bare = get(d, "ours/trace_noskip", flow)
+            cells += [f"{1 / bare:.0f}" if bare else "—", f"{fs / bare:.2f}" if bare and fs else "—"]
+            out.append("| " + " | ".join(cells) + " |")
     if not FLOWJAX:
         out.append("\n(FlowJAX columns skipped: flowjax is not installed.)")
     return out

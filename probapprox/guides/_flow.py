@@ -79,6 +79,10 @@ class AutoNormalizingFlow(AutoContinuous):
         num_particles: draws per step for the default estimator.
         learning_rate: initial Adam step of the default optimiser (cosine decay to 1 %);
             default 1e-2 for planar/radial, 5e-3 for the couplings.
+        made_skip: give the MADE conditioners of ``maf`` / ``maf_spline`` a masked linear
+            skip from inputs to outputs (default; see :mod:`probapprox.families.flows._made`).
+            ``False`` is FlowJAX's MAF architecture, and a faster step at larger ``D``
+            (``bench_flows``: 4 layers, MADE (32, 32), D = 50: 0.19 against 0.33-0.42 ms).
 
     Multimodal targets: flows are mode-seeking. ``pa.fit``'s default estimator for the
     affine flows already anneals the likelihood over the first quarter of the run (see
@@ -115,6 +119,7 @@ class AutoNormalizingFlow(AutoContinuous):
         init_loc_fn: Callable = init_to_uniform,
         num_particles: int = 8,
         learning_rate: float | None = None,
+        made_skip: bool = True,
     ) -> None:
         owner = "AutoNormalizingFlow"
         self.flow = check_choice(owner, "flow", flow, FLOW_NAMES)
@@ -129,6 +134,9 @@ class AutoNormalizingFlow(AutoContinuous):
         if learning_rate is None:
             learning_rate = DEFAULT_LEARNING_RATES[self.flow]
         self.learning_rate = check_positive(owner, "learning_rate", learning_rate)
+        if not isinstance(made_skip, bool):
+            raise TypeError(f"{owner}(made_skip=...) must be True or False; got {made_skip!r}.")
+        self.made_skip = made_skip
         self._flow = None
         super().__init__(model, prefix=prefix, init_loc_fn=init_loc_fn)
 
@@ -146,6 +154,7 @@ class AutoNormalizingFlow(AutoContinuous):
             "prefix": self.prefix,
             "num_particles": self.num_particles,
             "learning_rate": self.learning_rate,
+            "made_skip": self.made_skip,
         }
 
     def default_loss(self, num_steps: int | None = None) -> Any:
@@ -204,6 +213,7 @@ class AutoNormalizingFlow(AutoContinuous):
             num_bins=self.num_bins,
             bound=self.bound,
             init_df=self.init_df,
+            made_skip=self.made_skip,
         )
         key = numpyro.prng_key()
         key = jax.random.PRNGKey(0) if key is None else key

@@ -63,6 +63,19 @@ def test_log_det_matches_dense_jacobian(name, seed):
         np.testing.assert_allclose(ld, ref, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("cls", [flows.MaskedAffine, flows.MaskedSpline])
+def test_made_without_skip_is_an_exact_flow_layer(cls):
+    """``skip=False`` (FlowJAX's MAF architecture): no skip weights, exact log det, inverse."""
+    layer = cls(D, (16,), skip=False)
+    params = _perturb(layer.init(jax.random.PRNGKey(0), jnp.float64), jax.random.PRNGKey(1))
+    assert "S" not in jax.tree_util.tree_map(lambda x: 0, params)
+    for x in _points(layer, 0, n=3):
+        y, ld = layer.forward(params, x)
+        jac = jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
+        np.testing.assert_allclose(ld, jnp.linalg.slogdet(jac)[1], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(layer.inverse(params, y), x, atol=1e-8)
+
+
 @pytest.mark.parametrize("name", sorted(LAYERS))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_inverse_round_trip(name, seed):

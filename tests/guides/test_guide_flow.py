@@ -280,3 +280,22 @@ def test_default_flow_is_near_exact_on_hierarchical_targets(name):
     d = r.diagnostics(20_000, seed=1000, warn=False)
     assert d.elbo < log_z + 4 * d.elbo_se, (d.elbo, log_z)  # the ELBO is a lower bound
     assert log_z - d.elbo <= 0.05, (d.elbo, log_z)
+
+
+def _three_d():
+    numpyro.sample("x", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
+
+
+@pytest.mark.parametrize("flow", ["maf", "maf_spline"])
+def test_made_skip_off_drops_the_skip_weights_and_round_trips_its_config(flow):
+    from numpyro import handlers
+
+    names = {}
+    for skip in (True, False):
+        g = AutoNormalizingFlow(_three_d, flow=flow, num_layers=2, made_skip=skip)
+        tr = handlers.trace(handlers.seed(g, 0)).get_trace()
+        names[skip] = {n for n, s in tr.items() if s["type"] == "param"}
+        assert AutoNormalizingFlow(_three_d, **g.get_config()).made_skip is skip
+    assert {n for n in names[True] if n.endswith("_S")} == names[True] - names[False] != set()
+    with pytest.raises(TypeError, match="made_skip"):
+        AutoNormalizingFlow(_three_d, made_skip="no")

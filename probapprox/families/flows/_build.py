@@ -57,6 +57,7 @@ def make_flow(
     num_bins: int = 8,
     bound: float = 5.0,
     init_df: float = 30.0,
+    made_skip: bool = True,
 ) -> Flow:
     """Flow of ``num_layers`` layers of kind ``name`` on ``R^dim``.
 
@@ -69,6 +70,7 @@ def make_flow(
         num_bins: spline bins.
         bound: spline interval half-width (identity outside).
         init_df: initial Student-t degrees of freedom.
+        made_skip: the MADE conditioners' masked linear skip (``maf``, ``maf_spline``).
 
     """
     owner = "make_flow"
@@ -96,9 +98,9 @@ def make_flow(
         elif name == "spline":
             layer = SplineCoupling(dim, hidden, num_bins=num_bins, bound=bound)
         elif name == "maf":
-            layer = MaskedAffine(dim, hidden)
+            layer = MaskedAffine(dim, hidden, skip=made_skip)
         else:
-            layer = MaskedSpline(dim, hidden, num_bins=num_bins, bound=bound)
+            layer = MaskedSpline(dim, hidden, skip=made_skip, num_bins=num_bins, bound=bound)
         layers.append((f"layer{k}", layer))
         if name in ("maf", "maf_spline"):
             if k < num_layers - 1:  # the last layer runs in the latent's order
