@@ -312,7 +312,8 @@ def speed_tables(rows, args):
             ratio = get(d, "maths/path", flow) / get(d, "maths/standard", flow)
             cells += [f"{path / ours:.2f}", f"{ratio:.2f}"]
             bare = get(d, "ours/trace_noskip", flow)
-            cells += [f"{1 / bare:.0f}" if bare else "—", f"{fs / bare:.2f}" if bare and fs else "—"]
+            cells += [f"{1 / bare:.0f}" if bare else "—"]
+            cells += [f"{fs / bare:.2f}" if bare and fs else "—"]
             out.append("| " + " | ".join(cells) + " |")
     if not FLOWJAX:
         out.append("\n(FlowJAX columns skipped: flowjax is not installed.)")
