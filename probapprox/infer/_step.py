@@ -5,7 +5,10 @@ loss closure, same optimiser update) but also checks the loss and every
 gradient leaf for non-finite values. A failing step is either skipped
 (``skip_nonfinite=True``: parameters and optimiser state are kept, the RNG
 advances) or freezes the state before the step and records which step and
-which parameters failed, so that the host can stop and explain.
+which parameters failed, so that the host can stop and explain. Without
+``skip_nonfinite`` the loop first runs the fast chunk, which checks only the loss
+per step and the parameters at its end, and reruns a failing chunk guarded
+(:func:`make_chunk_fn`).
 """
 
 from __future__ import annotations
