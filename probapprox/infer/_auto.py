@@ -19,8 +19,9 @@ each an ordinary :func:`probapprox.fit` (the Laplace rung is read off the search
   ``GAP_TOL`` = 0.02 nats and :math:`\hat k < 0.5` (so that :math:`\hat Z` has finite variance
   and the estimate is trustworthy); a richer family can gain at most that gap in ELBO. The
   Laplace and Gaussian rungs stop only when one mode was found; when their estimate is
-  nonetheless above three standard errors and ``GAP_FLOOR`` (:func:`polishes`), the mixture
-  rung runs once more before the ladder ends. With several modes the
+  nonetheless above three standard errors and ``GAP_FLOOR``, and the mode is round enough
+  for isotropic components (:func:`polishes`), the mixture rung runs once more before the
+  ladder ends. With several modes the
   single-Gaussian rung is skipped (it cannot cover them), without a converged mode the
   Laplace rung is, and with at most one mode the isotropic mixture is (the flow rung, started
   from the Gaussian, is the richer family there); the per-mode Laplace mixture (``modes``)

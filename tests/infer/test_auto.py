@@ -158,17 +158,22 @@ def test_a_skewed_one_mode_posterior_is_polished_by_the_mixture():
     assert r.info["auto_family"] == "mixture" and kl < 1e-3, format_ladder(r.info["auto"])
 
 
-def test_polish_only_above_the_noise_with_one_mode():
+def test_polish_only_above_the_noise_with_one_round_mode():
     from types import SimpleNamespace
 
     from probapprox.infer._auto_judge import GAP_FLOOR, polishes
 
-    one, two = SimpleNamespace(modes=[0]), SimpleNamespace(modes=[0, 1])
+    def search(*covs):
+        return SimpleNamespace(modes=[SimpleNamespace(cov=np.asarray(c)) for c in covs])
+
+    one, two = search(np.eye(2)), search(np.eye(2), np.eye(2))
     assert polishes("laplace", 0.0066, 0.0005, one) and polishes("gaussian", 0.01, 0.001, one)
     assert not polishes("laplace", 0.0066, 0.003, one)  # within three standard errors of 0
     assert not polishes("laplace", 0.9 * GAP_FLOOR, 1e-6, one)
     assert not polishes("laplace", 0.0066, 0.0005, two)
     assert not polishes("mixture", 0.0066, 0.0005, one)
+    # isotropic components cannot follow a mode 10x longer one way than the other
+    assert not polishes("laplace", 0.0066, 0.0005, search(np.diag([1.0, 100.0])))
 
 
 @pytest.mark.slow
