@@ -141,8 +141,8 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
         losses.append(prev)
     carry, extra = place_state((carry, extra), plan.mesh, batched=plan.batched)
     starts = starts._replace(carry=carry, extra=extra)
-    # without skip_nonfinite the fast chunk runs, and a chunk in which a run fails is run
-    # again guarded from the same state (see make_chunk_fn)
+    # without skip_nonfinite the fast chunk runs while every run is alive, and a chunk in
+    # which a run fails is run again guarded from the same state (see make_chunk_fn)
     fast = not plan.skip_nonfinite
     chunk = on_mesh(make_chunk_fn(plan, starts.to_model, guarded=not fast), plan.mesh)
     guarded: list[Any] = []  # compiled only when a fast chunk fails
@@ -165,11 +165,16 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
             target = min(num_steps, (done // every + 1) * every) if early_stop else num_steps
             n = min(chunk_size, target - done)
             start, stop = jnp.int32(done), jnp.int32(done + n)
-            new, chunk_losses = chunk(carry, start, stop, plan.dynamic, extra)
-            if fast and np.any((np.asarray(new.failed_at).reshape(-1) >= 0) & alive):
-                if not guarded:
-                    guarded.append(on_mesh(make_chunk_fn(plan, starts.to_model), plan.mesh))
-                new, chunk_losses = guarded[0](carry, start, stop, plan.dynamic, extra)
+            if not fast:
+                new, chunk_losses = chunk(carry, start, stop, plan.dynamic, extra)
+            else:
+                quick = not guarded and bool(alive.all())
+                if quick:
+                    new, chunk_losses = chunk(carry, start, stop, plan.dynamic, extra)
+                if not quick or np.any(np.asarray(new.failed_at).reshape(-1) >= 0):
+                    if not guarded:  # a failure: the guarded chunk from here on
+                        guarded.append(on_mesh(make_chunk_fn(plan, starts.to_model), plan.mesh))
+                    new, chunk_losses = guarded[0](carry, start, stop, plan.dynamic, extra)
             chunk_losses = np.asarray(chunk_losses)
             chunk_losses = (chunk_losses.T if batched else chunk_losses)[:n]
             failed = np.asarray(new.failed_at).reshape(-1)

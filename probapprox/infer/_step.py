@@ -161,12 +161,15 @@ def make_chunk_fn(
     for a ``batched`` plan the carry and ``extra`` have a leading axis of independent runs
     (multi-start), vectorised with ``vmap``.
 
-    ``guarded=False`` builds the fast chunk: no per-step check of the gradients (every active
-    step updates); a non-finite loss sets ``failed_at`` (and ends the chunk's updates), and so
-    does a non-finite parameter at the chunk's end (to ``start``). The caller then runs the
-    chunk again, guarded, from the same state, to find the failing step and freeze before it.
-    The per-step gradient check costs a third of a small flow's step (0.14 vs 0.10 ms, MAF,
-    d = 10), as it makes every update wait for every gradient leaf.
+    ``guarded=False`` builds the fast chunk, for runs none of which has failed: a
+    ``fori_loop`` over exactly ``start .. stop - 1`` with no per-step check or select (the
+    loop state updates in place, as in a plain ``scan`` of ``SVI.update``); the first
+    non-finite loss, or a non-finite parameter at the end (then ``start``), sets
+    ``failed_at``. The caller then runs the chunk again, guarded, from the same state, to find
+    the failing step and freeze before it. Measured on a MAF step (4 layers, MADE (32, 32),
+    8 draws): the guarded chunk takes 0.14-0.16 ms at d = 10 against 0.10 for NumPyro's
+    ``svi.update`` in a scan; its per-step check makes every update wait for every gradient
+    leaf, and its selects copy the loop state.
     """
     if not guarded and plan.skip_nonfinite:
         raise ValueError("make_chunk_fn: skip_nonfinite needs the guarded chunk.")
@@ -187,10 +190,7 @@ def make_chunk_fn(
             loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
             params = optim.get_params(state.optim_state)
             (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-            if guarded:
-                ok, leaf_ok = finite_step(loss, grads)
-            else:
-                ok, leaf_ok = jnp.array(True), carry.bad_leaves
+            ok, leaf_ok = finite_step(loss, grads)
             apply = active & ok
             # a select, not lax.cond: on CPU a conditional around the update copies the whole
             # optimiser state every step (measured: 0.17 vs 0.11 ms per step of a small MAF)
@@ -205,8 +205,6 @@ def make_chunk_fn(
                 jnp.where(advance, rng_key, state.rng_key),
             )
             fail_now = active & ~ok & (not skip_nonfinite)
-            if not guarded:  # a scalar test of the loss only (the replay finds the exact step)
-                fail_now = active & ~jnp.isfinite(loss)
             skipped = active & ~ok & skip_nonfinite
             log = carry.skip_log
             if log is not None:
@@ -222,11 +220,34 @@ def make_chunk_fn(
             return carry, jnp.where(active, loss, jnp.nan)
 
         steps = start + jnp.arange(chunk_size, dtype=jnp.int32)
-        carry, losses = lax.scan(step, carry, steps)
-        if not guarded:
-            carry = _check_after(carry, start, optim)
+        return lax.scan(step, carry, steps)
+
+    def fast_chunk(
+        carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any], extra: Any
+    ) -> Any:
+        args, kwargs = rebuild(dynamic)
+        constrain = constrain_with(svi, to_model, extra)
+
+        def body(i: jax.Array, c: tuple) -> tuple:
+            state, losses, first_bad = c
+            rng_key, rng_step = random.split(state.rng_key)
+            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
+            params = optim.get_params(state.optim_state)
+            (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            new = SVIState(optim.update(grads, state.optim_state, value=loss), mutable, rng_key)
+            bad = ~jnp.isfinite(loss) & (first_bad < 0)
+            losses = losses.at[i - start].set(loss.astype(losses.dtype))
+            return new, losses, jnp.where(bad, i, first_bad)
+
+        losses = jnp.full((chunk_size,), jnp.nan, dtype=jnp.result_type(float))
+        init = (carry.svi_state, losses, jnp.array(-1, jnp.int32))
+        state, losses, first_bad = lax.fori_loop(start, stop, body, init)
+        failed = jnp.where((first_bad >= 0) & (carry.failed_at < 0), first_bad, carry.failed_at)
+        carry = _check_after(carry._replace(svi_state=state, failed_at=failed), start, optim)
         return carry, losses
 
+    if not guarded:
+        chunk = fast_chunk  # noqa: F811 - the same signature, no per-step guard
     if plan.batched:
         return jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, 0)))
     return jax.jit(chunk)
