@@ -177,6 +177,16 @@ def make_chunk_fn(
     skip_nonfinite = plan.skip_nonfinite
     optim = svi.optim
 
+    def gradient(
+        state: SVIState, i: jax.Array, args: tuple, kwargs: dict, constrain: Callable
+    ) -> tuple:
+        """``(next rng_key, params, loss, new mutable state, gradient)`` of step ``i``."""
+        rng_key, rng_step = random.split(state.rng_key)
+        loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
+        params = optim.get_params(state.optim_state)
+        (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        return rng_key, params, loss, mutable, grads
+
     def chunk(
         carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any], extra: Any
     ) -> Any:
@@ -186,10 +196,7 @@ def make_chunk_fn(
         def step(carry: Carry, i: jax.Array) -> tuple[Carry, jax.Array]:
             state = carry.svi_state
             active = (i < stop) & (carry.failed_at < 0)
-            rng_key, rng_step = random.split(state.rng_key)
-            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
-            params = optim.get_params(state.optim_state)
-            (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            rng_key, params, loss, mutable, grads = gradient(state, i, args, kwargs, constrain)
             ok, leaf_ok = finite_step(loss, grads)
             apply = active & ok
             # a select, not lax.cond: on CPU a conditional around the update copies the whole
@@ -230,10 +237,7 @@ def make_chunk_fn(
 
         def body(i: jax.Array, c: tuple) -> tuple:
             state, losses, first_bad = c
-            rng_key, rng_step = random.split(state.rng_key)
-            loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
-            params = optim.get_params(state.optim_state)
-            (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            rng_key, _, loss, mutable, grads = gradient(state, i, args, kwargs, constrain)
             new = SVIState(optim.update(grads, state.optim_state, value=loss), mutable, rng_key)
             bad = ~jnp.isfinite(loss) & (first_bad < 0)
             losses = losses.at[i - start].set(loss.astype(losses.dtype))
