@@ -45,6 +45,16 @@ class FlowDistribution(dist.Distribution):
         self.params = params
         super().__init__(batch_shape=(), event_shape=(flow.dim,), validate_args=validate_args)
 
+    def with_outer_affine(self, shift: jax.Array, factor: jax.Array) -> FlowDistribution:
+        """The law of ``shift + C z`` for ``z ~ q``: the flow with a fixed last layer.
+
+        ``factor`` is ``C``: lower triangular ``(D, D)`` with a positive diagonal, or a positive
+        vector ``(D,)``. ``pa.fit`` uses it to fit in whitened coordinates at ``O(D^2)`` per
+        draw (:class:`~probapprox.families.flows.FixedAffine`).
+        """
+        flow = self.flow.then_fixed(dense=jnp.ndim(factor) == 2)
+        return FlowDistribution(flow, {**self.params, "outer": {"shift": shift, "factor": factor}})
+
     def sample_with_intermediates(
         self, key: jax.Array, sample_shape: tuple[int, ...] = ()
     ) -> tuple[jax.Array, list[jax.Array]]:

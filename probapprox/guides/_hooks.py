@@ -35,12 +35,20 @@ class Whitener(NamedTuple):
         init: ``(params, *, unit_scale) -> params_u``: the guide's own initial parameters
             re-centred at :math:`u = 0`, with unit scale (the Laplace scale, for an accepted
             warm start) or with their own scale (for a start whose factor is the identity).
+        latent_site: the guide's flat latent sample site, when the guide in model coordinates
+            is exactly the guide in whitened coordinates followed by :math:`z = z_* + C u` on
+            that site's draws. The fit's loss then applies that map to the draws
+            (:math:`O(D^2)` per draw) instead of ``to_model`` to the parameters (for a
+            triangular factor, the :math:`O(D^3)` product :math:`C L_u` per step); the site's
+            distribution is wrapped by its ``with_outer_affine(shift, factor)`` or by a
+            NumPyro affine transform. ``None``: the loss maps the parameters.
 
     """
 
     structure: str
     to_model: Callable[[Params, Any, Any], Params]
     init: Callable[..., Params]
+    latent_site: str | None = None
 
 
 class FitHooks(Protocol):

@@ -144,7 +144,7 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
     # without skip_nonfinite the fast chunk runs while every run is alive, and a chunk in
     # which a run fails is run again guarded from the same state (see make_chunk_fn)
     fast = not plan.skip_nonfinite
-    chunk = on_mesh(make_chunk_fn(plan, starts.to_model, guarded=not fast), plan.mesh)
+    chunk = on_mesh(make_chunk_fn(plan, starts.whitener, guarded=not fast), plan.mesh)
     guarded: list[Any] = []  # compiled only when a fast chunk fails
     t0 = time.perf_counter()
     num_steps, chunk_size, rule = plan.num_steps, plan.chunk_size, plan.rule
@@ -173,7 +173,7 @@ def run_loop(plan: FitPlan, starts: Starts) -> LoopResult:
                     new, chunk_losses = chunk(carry, start, stop, plan.dynamic, extra)
                 if not quick or np.any(np.asarray(new.failed_at).reshape(-1) >= 0):
                     if not guarded:  # a failure: the guarded chunk from here on
-                        guarded.append(on_mesh(make_chunk_fn(plan, starts.to_model), plan.mesh))
+                        guarded.append(on_mesh(make_chunk_fn(plan, starts.whitener), plan.mesh))
                     new, chunk_losses = guarded[0](carry, start, stop, plan.dynamic, extra)
             chunk_losses = np.asarray(chunk_losses)
             chunk_losses = (chunk_losses.T if batched else chunk_losses)[:n]

@@ -42,15 +42,21 @@ class Starts(NamedTuple):
     Attributes:
         carry: the loop state (leading axis ``K`` when the plan is ``batched``).
         extra: ``(shift, factor)`` of the whitening (batched likewise), or ``()``.
-        to_model: the whitener's parameter map, or ``None`` (no start is whitened).
+        whitener: the whitening (its ``to_model`` maps parameters), or ``None`` (no start is
+            whitened).
         info: what the warm start did, for ``FitResult.info``.
 
     """
 
     carry: Carry
     extra: tuple
-    to_model: Callable[..., Any] | None
+    whitener: Whitener | None
     info: dict[str, Any]
+
+    @property
+    def to_model(self) -> Callable[..., Any] | None:
+        """The whitener's parameter map, or ``None``."""
+        return None if self.whitener is None else self.whitener.to_model
 
 
 def _unconstrainer(svi: Any) -> Callable[[dict], dict] | None:
@@ -157,4 +163,4 @@ def prepare_starts(plan: FitPlan) -> Starts:
             state = state._replace(rng_key=random.fold_in(state0.rng_key, i))
         states.append(state)
     extra = (shift, factor) if plan.batched else (shift[0], factor[0])
-    return Starts(_carry(plan, states), extra, whitener.to_model, info)
+    return Starts(_carry(plan, states), extra, whitener, info)

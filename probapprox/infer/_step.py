@@ -24,6 +24,7 @@ from numpyro.infer.svi import SVIState
 from probapprox.estimators import STEP_KWARG
 from probapprox.infer._hooks import hook
 from probapprox.infer._plan import FitPlan
+from probapprox.infer._whiten import Whitener, loss_guide
 from probapprox.linalg import finite_step
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "SKIP_LOG_SIZE",
     "SVIView",
     "constrain_with",
+    "loss_view",
     "make_loss_fn",
     "make_chunk_fn",
     "init_carry",
@@ -68,27 +70,30 @@ def make_loss_fn(
     mutable_state: Any,
     step: jax.Array | None = None,
     constrain: Callable[[Any], Any] | None = None,
+    guide: Any = None,
 ) -> Callable[[Any], tuple[jax.Array, Any]]:
     """Loss of unconstrained params, with aux = new mutable state (as ``SVI.update``).
 
     A loss with ``uses_step`` (scheduled estimators) also gets the step number as the
     ``probapprox_step`` keyword. ``constrain`` maps the optimiser's parameters to the guide's
-    (default ``svi.constrain_fn``; a whitened fit adds its map to model coordinates).
+    (default ``svi.constrain_fn``; a whitened fit adds its map to model coordinates) and
+    ``guide`` is the guide the loss runs (default ``svi.guide``; see :func:`loss_view`).
     """
     if step is not None and hook(svi.loss, "uses_step"):
         kwargs = {**kwargs, STEP_KWARG: step}
     constrain = svi.constrain_fn if constrain is None else constrain
+    guide = svi.guide if guide is None else guide
 
     def loss_fn(params: Any) -> tuple[jax.Array, Any]:
         params = constrain(params)
         if jax.tree.leaves(mutable_state):
             params.update(lax.stop_gradient(mutable_state))
             out = svi.loss.loss_with_mutable_state(
-                rng_key, params, svi.model, svi.guide, *args, **kwargs, **svi.static_kwargs
+                rng_key, params, svi.model, guide, *args, **kwargs, **svi.static_kwargs
             )
             return out["loss"], out["mutable_state"]
         loss = svi.loss.loss(
-            rng_key, params, svi.model, svi.guide, *args, **kwargs, **svi.static_kwargs
+            rng_key, params, svi.model, guide, *args, **kwargs, **svi.static_kwargs
         )
         return loss, None
 
@@ -142,6 +147,19 @@ def constrain_with(svi: Any, to_model: Callable[..., Any] | None, extra: Any) ->
     return lambda params: to_model(svi.constrain_fn(params), *extra)
 
 
+def loss_view(svi: Any, whitener: Whitener | None, extra: Any) -> tuple[Callable, Any]:
+    """``(constrain, guide)`` the step's loss runs with: the same ELBO, computed cheaply.
+
+    With a whitener that names the guide's latent site, the loss keeps the whitened
+    parameters and maps the latent draws (:func:`~._whiten.loss_guide`); else it maps the
+    parameters (``to_model``) and runs ``svi.guide``.
+    """
+    if whitener is not None and whitener.latent_site is not None:
+        return svi.constrain_fn, loss_guide(svi.guide, whitener, *extra)
+    to_model = None if whitener is None else whitener.to_model
+    return constrain_with(svi, to_model, extra), svi.guide
+
+
 class SVIView:
     """The parts of an ``SVI`` the diagnosis of non-finite steps uses, with another constrain."""
 
@@ -151,13 +169,14 @@ class SVIView:
 
 
 def make_chunk_fn(
-    plan: FitPlan, to_model: Callable[..., Any] | None, *, guarded: bool = True
+    plan: FitPlan, whitener: Whitener | None, *, guarded: bool = True
 ) -> Callable[..., tuple[Carry, jax.Array]]:
     """Build ``chunk(carry, start, stop, dynamic_args, extra) -> (carry, losses)``, jitted.
 
     Steps ``start .. start + chunk_size - 1`` are scanned; those at or past
     ``stop`` are no-ops (so every chunk has the same shape and compiles once).
-    ``to_model(params, *extra)`` maps the optimiser's (whitened) parameters to the guide's;
+    ``whitener`` (with ``extra = (shift, factor)``) relates the optimiser's (whitened)
+    parameters to the guide's (:func:`loss_view`);
     for a ``batched`` plan the carry and ``extra`` have a leading axis of independent runs
     (multi-start), vectorised with ``vmap``.
 
@@ -177,12 +196,10 @@ def make_chunk_fn(
     skip_nonfinite = plan.skip_nonfinite
     optim = svi.optim
 
-    def gradient(
-        state: SVIState, i: jax.Array, args: tuple, kwargs: dict, constrain: Callable
-    ) -> tuple:
+    def gradient(state: SVIState, i: jax.Array, args: tuple, kwargs: dict, view: tuple) -> tuple:
         """``(next rng_key, params, loss, new mutable state, gradient)`` of step ``i``."""
         rng_key, rng_step = random.split(state.rng_key)
-        loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, constrain)
+        loss_fn = make_loss_fn(svi, rng_step, args, kwargs, state.mutable_state, i, *view)
         params = optim.get_params(state.optim_state)
         (loss, mutable), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         return rng_key, params, loss, mutable, grads
@@ -191,12 +208,12 @@ def make_chunk_fn(
         carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any], extra: Any
     ) -> Any:
         args, kwargs = rebuild(dynamic)
-        constrain = constrain_with(svi, to_model, extra)
+        view = loss_view(svi, whitener, extra)
 
         def step(carry: Carry, i: jax.Array) -> tuple[Carry, jax.Array]:
             state = carry.svi_state
             active = (i < stop) & (carry.failed_at < 0)
-            rng_key, params, loss, mutable, grads = gradient(state, i, args, kwargs, constrain)
+            rng_key, params, loss, mutable, grads = gradient(state, i, args, kwargs, view)
             ok, leaf_ok = finite_step(loss, grads)
             apply = active & ok
             # a select, not lax.cond: on CPU a conditional around the update copies the whole
@@ -233,11 +250,11 @@ def make_chunk_fn(
         carry: Carry, start: jax.Array, stop: jax.Array, dynamic: list[Any], extra: Any
     ) -> Any:
         args, kwargs = rebuild(dynamic)
-        constrain = constrain_with(svi, to_model, extra)
+        view = loss_view(svi, whitener, extra)
 
         def body(i: jax.Array, c: tuple) -> tuple:
             state, losses, first_bad = c
-            rng_key, _, loss, mutable, grads = gradient(state, i, args, kwargs, constrain)
+            rng_key, _, loss, mutable, grads = gradient(state, i, args, kwargs, view)
             new = SVIState(optim.update(grads, state.optim_state, value=loss), mutable, rng_key)
             bad = ~jnp.isfinite(loss) & (first_bad < 0)
             losses = losses.at[i - start].set(loss.astype(losses.dtype))

@@ -25,6 +25,12 @@ The optimiser's gradient with respect to :math:`\phi_u` is :math:`C^\top` times 
 with respect to :math:`\phi_z`: a fixed preconditioner from the posterior's own curvature.
 An accepted warm start puts the flow's final layer at :math:`L_u = I`, so with its other layers
 at the identity the flow *is* the whitened Laplace Gaussian :math:`\mathcal N(z_*, CC^\top)`.
+For the flows the loss does not form :math:`C L_u` (an :math:`O(D^3)` product, and its
+gradient, every step): it runs the guide on :math:`\phi_u` and maps its latent draws,
+:math:`z = z_* + C u` (:func:`loss_guide`; ``Whitener.latent_site``), the same distribution at
+:math:`O(D^2)` per draw (measured, 4-layer MAF, 8 draws, D = 50: 0.238 against 0.254 ms a step).
+The full-rank Gaussian keeps the product: with its one draw a step it was the faster form.
+``to_model`` still maps the final parameters, and those a failed step is explained with.
 Other guides (NumPyro's IAF/BNAF, custom guides) are not whitened; :func:`whitener_for` says
 why. A guide may instead answer for itself through its ``whitener`` hook
 (:class:`~probapprox.guides.FitHooks`; ``AutoLaplace`` and ``AutoIsoGaussianMixture`` decline).
@@ -36,18 +42,22 @@ import math
 from typing import Any
 
 import jax.numpy as jnp
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import AffineTransform, LowerCholeskyAffine
 from numpyro.infer.autoguide import (
     AutoDiagonalNormal,
     AutoLowRankMultivariateNormal,
     AutoMultivariateNormal,
     AutoNormal,
 )
+from numpyro.primitives import Messenger
 
 from probapprox.guides import AutoNormalizingFlow, Whitener
 from probapprox.infer._flat import FlatLatent
 from probapprox.infer._hooks import hook
 
-__all__ = ["Whitener", "whitener_for"]
+__all__ = ["Whitener", "loss_guide", "whitener_for"]
 
 Params = dict[str, Any]
 
@@ -152,16 +162,54 @@ def whitener_for(guide: Any, flat: FlatLatent | None, *, dense_max: int) -> tupl
         return None, "the model subsamples a plate (the MAP needs the full data)"
     prefix = guide.prefix
     kind = type(guide)
-    if kind is AutoMultivariateNormal:
+    if kind is AutoMultivariateNormal:  # one draw a step: C L_u costs less than mapping it
         return _global(prefix, f"{prefix}_scale_tril", dense=flat.dim <= dense_max), ""
     if kind is AutoDiagonalNormal or kind is AutoLowRankMultivariateNormal:
         return _global(prefix, f"{prefix}_scale", dense=False), ""
     if kind is AutoNormal:
         return _auto_normal(guide, flat), ""
     if isinstance(guide, AutoNormalizingFlow):
-        return _flow(guide, dense=flat.dim <= dense_max), ""
+        whitener = _flow(guide, dense=flat.dim <= dense_max)
+        return whitener._replace(latent_site=f"_{prefix}_latent"), ""
     return None, (
         f"{name} has no exact map from whitened to model coordinates (supported: "
         "AutoNormal, AutoDiagonalNormal, AutoMultivariateNormal, "
         "AutoLowRankMultivariateNormal, AutoNormalizingFlow)"
     )
+
+
+def outer_affine(fn: Any, shift: Any, factor: Any) -> Any:
+    """The law of ``shift + C u`` for ``u ~ fn`` (``C`` lower triangular, or a vector).
+
+    A distribution with its own ``with_outer_affine`` (a flow) answers; others are wrapped in a
+    NumPyro ``TransformedDistribution`` (whose ``log_prob`` of its own draws needs no inverse).
+    """
+    own = getattr(fn, "with_outer_affine", None)
+    if own is not None:
+        return own(shift, factor)
+    if jnp.ndim(factor) == 2:
+        transform = LowerCholeskyAffine(shift, factor)
+    else:
+        transform = AffineTransform(shift, factor, domain=constraints.real_vector)
+    return dist.TransformedDistribution(fn, transform)
+
+
+class _OuterAffine(Messenger):
+    """Draw one sample site as ``shift + C u``, ``u`` from the site's own distribution."""
+
+    def __init__(self, fn: Any, site: str, shift: Any, factor: Any) -> None:
+        self.site, self.shift, self.factor = site, shift, factor
+        super().__init__(fn)
+
+    def process_message(self, msg: dict) -> None:
+        if msg["type"] == "sample" and msg["name"] == self.site:
+            msg["fn"] = outer_affine(msg["fn"], self.shift, self.factor)
+
+
+def loss_guide(guide: Any, whitener: Whitener, shift: Any, factor: Any) -> Any:
+    r"""The guide the loss runs on whitened parameters, when ``whitener.latent_site`` is set.
+
+    With parameters :math:`\phi_u` it is exactly the guide with parameters
+    ``whitener.to_model(φ_u, shift, factor)``: the map is applied to the latent draws.
+    """
+    return _OuterAffine(guide, whitener.latent_site, shift, factor)

@@ -18,6 +18,7 @@ from probapprox.families.flows._build import make_flow as make_flow
 from probapprox.families.flows._coupling import AffineCoupling as AffineCoupling
 from probapprox.families.flows._coupling import SplineCoupling as SplineCoupling
 from probapprox.families.flows._elementwise import ElementwiseAffine as ElementwiseAffine
+from probapprox.families.flows._elementwise import FixedAffine as FixedAffine
 from probapprox.families.flows._elementwise import Permute as Permute
 from probapprox.families.flows._elementwise import TriangularAffine as TriangularAffine
 from probapprox.families.flows._elementwise import triangular_factor as triangular_factor
@@ -29,6 +30,7 @@ __all__ = [
     "AffineCoupling",
     "Bijection",
     "ElementwiseAffine",
+    "FixedAffine",
     "Flow",
     "MaskedAffine",
     "MaskedSpline",

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from probapprox.families.flows._base import NormalBase, StudentTBase
 from probapprox.families.flows._bijection import Bijection, Params, score_step
+from probapprox.families.flows._elementwise import FixedAffine
 from probapprox.families.flows._init_rng import split
 
 __all__ = ["Flow", "FlowParams"]
@@ -57,6 +58,14 @@ class Flow:
         for k, (name, layer) in zip(keys[1:], self.layers, strict=True):
             params[name] = layer.init(k, dtype)
         return jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+
+    def then_fixed(self, *, dense: bool) -> Flow:
+        """The flow followed by a :class:`FixedAffine` group ``"outer"`` (built once)."""
+        cache = self.__dict__.setdefault("_then_fixed", {})  # frozen dataclass: not a field
+        if dense not in cache:
+            outer = ("outer", FixedAffine(self.dim, dense))
+            cache[dense] = Flow(self.base, (*self.layers, outer))
+        return cache[dense]
 
     def forward(self, params: FlowParams, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(T(x), log|det J_T(x)|)`` for one base point ``x`` of shape ``(D,)``."""
