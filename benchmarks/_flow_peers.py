@@ -32,8 +32,9 @@ try:
     import equinox as eqx
     import flowjax
     import paramax
-    from flowjax.bijections import RationalQuadraticSpline
+    from flowjax.bijections import Chain, RationalQuadraticSpline, TriangularAffine
     from flowjax.distributions import Normal as FjxNormal
+    from flowjax.distributions import StandardNormal, Transformed
     from flowjax.flows import coupling_flow, masked_autoregressive_flow
     from flowjax.train import fit_to_key_based_loss
     from flowjax.train.losses import ElboLoss
@@ -143,6 +144,11 @@ def make_flowjax(kind, dim, cfg, seed=0):
     }
     if kind == "fjx_maf":
         return masked_autoregressive_flow(key, **kw)
+    if kind == "fjx_maf_ours":  # our architecture: parameter-free base, last layer triangular
+        maf = masked_autoregressive_flow(key, **kw).bijection
+        return Transformed(
+            StandardNormal((dim,)), Chain([maf, TriangularAffine(jnp.zeros(dim), jnp.eye(dim))])
+        )
     if kind == "fjx_maf_spline":
         spline = RationalQuadraticSpline(knots=cfg["bins"], interval=BOUND)
         return masked_autoregressive_flow(key, transformer=spline, **kw)

@@ -26,7 +26,9 @@ Speed: on a standard normal in ``d`` dimensions, steps per second of our affine-
 spline guides (``Trace_ELBO``) against FlowJAX's coupling flows of the same architecture and
 draws (its own Python loop, and the same step inside one jitted ``lax.scan``); and the cost of
 ``PathELBO`` (path gradient only) over ``Trace_ELBO`` for our four flows. Each figure is the
-median of ``--repeats`` chunks of ``--chunk`` jitted steps after the compiling one.
+median over ``--rounds`` interleaved rounds of the median of ``--repeats`` chunks of
+``--chunk`` jitted steps after the compiling one. For the MAF, FlowJAX also runs at exactly
+our layers (parameter-free base, final triangular affine) against ours without the MADE skip.
 
 XLA runs single-threaded unless ``XLA_FLAGS`` is set. Writes
 ``benchmarks/results/bench_flows.json`` and ``.md`` (``--quick``: ``bench_flows_quick.json``).
@@ -46,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -151,26 +154,36 @@ def speed(args, cfg):
         rows.append({"d": d, "impl": impl, "flow": flow, "s_per_step": s, "chunk_seconds": chunks})
         print(f"  d={d} {flow} {impl}: {1e3 * s:.3f} ms/step", flush=True)
 
-    for d in args.dims:
-        for flow in args.speed_flows:
-            for est in ("trace", "path"):
-                add(d, f"ours/{est}", flow, *time_ours(flow, d, cfg, args.chunk, args.repeats, est))
-            if flow in ("maf", "maf_spline"):  # FlowJAX's architecture: no MADE skip
-                bare = {**cfg, "made_skip": False}
-                add(d, "ours/trace_noskip", flow,
-                    *time_ours(flow, d, bare, args.chunk, args.repeats, "trace"))  # fmt: skip
-            for est, s in time_maths(flow, d, cfg, args.repeats).items():
-                add(d, f"maths/{est}", flow, s)
-            kind = {
-                "affine_coupling": "fjx_affine_coupling",
-                "spline": FJX[1],
-                "maf": "fjx_maf",
-                "maf_spline": "fjx_maf_spline",
-            }.get(flow)
-            for scan in ((True,) if args.quick else (False, True)) if FLOWJAX and kind else ():
-                t = time_flowjax(kind, d, cfg, args.chunk, args.repeats, scanned=scan)
-                add(d, "flowjax/" + ("scan" if scan else "loop"), flow, *t)
+    for rnd in range(args.rounds):  # interleaved rounds: drifts in the machine's load are shared
+        print(f"  speed round {rnd + 1} of {args.rounds}", flush=True)
+        for d in args.dims:
+            for flow in args.speed_flows:
+                speed_round(args, cfg, d, flow, add)
     return rows
+
+
+def speed_round(args, cfg, d, flow, add):
+    """One round of every speed figure for one (d, flow)."""
+    for est in ("trace", "path"):
+        add(d, f"ours/{est}", flow, *time_ours(flow, d, cfg, args.chunk, args.repeats, est))
+    if flow in ("maf", "maf_spline"):  # FlowJAX's architecture: no MADE skip
+        bare = {**cfg, "made_skip": False}
+        add(d, "ours/trace_noskip", flow,
+            *time_ours(flow, d, bare, args.chunk, args.repeats, "trace"))  # fmt: skip
+    for est, s in time_maths(flow, d, cfg, args.repeats).items():
+        add(d, f"maths/{est}", flow, s)
+    kind = {
+        "affine_coupling": "fjx_affine_coupling",
+        "spline": FJX[1],
+        "maf": "fjx_maf",
+        "maf_spline": "fjx_maf_spline",
+    }.get(flow)
+    for scan in ((True,) if args.quick else (False, True)) if FLOWJAX and kind else ():
+        t = time_flowjax(kind, d, cfg, args.chunk, args.repeats, scanned=scan)
+        add(d, "flowjax/" + ("scan" if scan else "loop"), flow, *t)
+    if FLOWJAX and flow == "maf":  # FlowJAX at exactly our layers (see _flow_peers.make_flowjax)
+        t = time_flowjax("fjx_maf_ours", d, cfg, args.chunk, args.repeats, scanned=True)
+        add(d, "flowjax/scan_ours_arch", flow, *t)
 
 
 def _fit_fresh(target, guide, seed, args):
@@ -288,19 +301,24 @@ def acceptance_table(rows, args):
 
 
 def speed_tables(rows, args):
-    sps = {(r["d"], r["impl"], r["flow"]): r["s_per_step"] for r in rows}
+    runs = {}
+    for r in rows:
+        runs.setdefault((r["d"], r["impl"], r["flow"]), []).append(r["s_per_step"])
+    sps = {k: statistics.median(v) for k, v in runs.items()}  # median over rounds
 
     def get(d, impl, flow):
         return sps.get((d, impl, flow))
 
     out = [
-        f"\n### Speed: standard normal in d dims, {args.particles} draws/step, median of "
-        f"{args.repeats} chunks of {args.chunk} steps after compilation\n",
+        f"\n### Speed: standard normal in d dims, {args.particles} draws/step; each figure the "
+        f"median over {args.rounds} interleaved rounds of the median of {args.repeats} chunks "
+        f"of {args.chunk} steps after compilation\n",
         "| d | flow | ours steps/s (Trace_ELBO) | FlowJAX loop steps/s | FlowJAX scan steps/s "
         "| ours ÷ FlowJAX loop (steps/s) | ours ÷ FlowJAX scan | PathELBO / Trace_ELBO step time "
         "| path / standard gradient (flow maths only) | ours, no MADE skip (FlowJAX's MAF) "
-        "steps/s | no skip ÷ FlowJAX scan |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "steps/s | no skip ÷ FlowJAX scan | FlowJAX scan, our layers: steps/s "
+        "| no skip ÷ FlowJAX, our layers |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in args.dims:
         for flow in args.speed_flows:
@@ -314,7 +332,15 @@ def speed_tables(rows, args):
             bare = get(d, "ours/trace_noskip", flow)
             cells += [f"{1 / bare:.0f}" if bare else "—"]
             cells += [f"{fs / bare:.2f}" if bare and fs else "—"]
+            eq = get(d, "flowjax/scan_ours_arch", flow)
+            cells += [f"{1 / eq:.0f}" if eq else "—", f"{eq / bare:.2f}" if eq and bare else "—"]
             out.append("| " + " | ".join(cells) + " |")
+    out.append(
+        "\n*FlowJAX, our layers*: FlowJAX's MAF (same MADE widths, tanh, permutations) between a "
+        "parameter-free standard normal base and a final `TriangularAffine`, the layers of our "
+        '`flow="maf", made_skip=False` (FlowJAX\'s default MAF has a diagonal affine base '
+        "instead of our triangular last layer)."
+    )
     if not FLOWJAX:
         out.append("\n(FlowJAX columns skipped: flowjax is not installed.)")
     return out
@@ -351,7 +377,7 @@ def main(args):
         args.targets = args.targets or QUICK["targets"]
         args.guides = args.guides or QUICK["guides"]
         args.dims, args.speed_flows, args.chunk = [10], ["affine_coupling"], min(args.chunk, 200)
-        args.repeats = min(args.repeats, 3)
+        args.repeats, args.rounds = min(args.repeats, 3), 1
     args.targets, args.guides = args.targets or list(TARGETS), args.guides or list(GUIDES)
     if not FLOWJAX:
         args.guides = [g for g in args.guides if g not in FJX]
@@ -397,7 +423,12 @@ def main(args):
         "quick": args.quick,
         "flowjax": FLOWJAX,
         "rows": rows,
-        "speed": {"dims": args.dims, "chunk": args.chunk, "repeats": args.repeats},
+        "speed": {
+            "dims": args.dims,
+            "chunk": args.chunk,
+            "repeats": args.repeats,
+            "rounds": args.rounds,
+        },
         "speed_rows": speed_rows,
     } | run_meta(load_before, total)
     name = "bench_flows" + (f"_{args.part}" if args.part else "")
@@ -422,6 +453,7 @@ if __name__ == "__main__":
     p.add_argument("--speed-flows", nargs="+", default=list(OURS), choices=OURS)
     p.add_argument("--chunk", type=int, default=500, help="steps per timed chunk")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (medians)")
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--speed-only", action="store_true", help="only the speed part")
     p.add_argument("--quick", action="store_true", help="fast smoke run")
