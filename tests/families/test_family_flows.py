@@ -16,13 +16,16 @@ from probapprox.families.flows._spline import spline_forward, spline_inverse
 D = 5
 
 
+def _normal(key, shape):
+    """Standard normal draws made on the host (a ``jax.random`` draw compiles per shape)."""
+    seed = np.asarray(key).tolist() if not isinstance(key, int) else key
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float64)
+
+
 def _perturb(params, key, scale=0.5):
     leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(key, max(len(leaves), 1))
-    noisy = [
-        p + scale * jax.random.normal(k, p.shape, p.dtype)
-        for p, k in zip(leaves, keys[: len(leaves)], strict=True)
-    ]
+    rng = np.random.default_rng(np.asarray(key).tolist())
+    noisy = [p + scale * jnp.asarray(rng.standard_normal(p.shape), p.dtype) for p in leaves]
     return jax.tree.unflatten(tree, noisy)
 
 
@@ -48,19 +51,27 @@ def _layer_and_params(name, seed):
 
 
 def _points(layer, seed, n=6, scale=2.0):
-    return scale * jax.random.normal(jax.random.PRNGKey(100 + seed), (n, layer.dim), jnp.float64)
+    return scale * _normal(100 + seed, (n, layer.dim))
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_log_det_matches_dense_jacobian(name, seed):
     layer, params = _layer_and_params(name, seed)
-    for x in _points(layer, seed):
-        _, ld = layer.forward(params, x)
-        jac = jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
-        sign, ref = jnp.linalg.slogdet(jac)
+    lds, jacs = _ld_and_jacobian(layer, params, _points(layer, seed))
+    for ld, jac in zip(lds, jacs, strict=True):
+        sign, ref = np.linalg.slogdet(jac)
         assert sign > 0  # orientation preserving
         np.testing.assert_allclose(ld, ref, atol=1e-5, rtol=0)
+
+
+def _ld_and_jacobian(layer, params, points):
+    """``log|det J|`` and the dense Jacobian at each point, in one compiled program."""
+
+    def one(x):
+        return layer.forward(params, x)[1], jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
+
+    return jax.jit(jax.vmap(one))(points)
 
 
 @pytest.mark.parametrize("cls", [flows.MaskedAffine, flows.MaskedSpline])
@@ -69,31 +80,37 @@ def test_made_without_skip_is_an_exact_flow_layer(cls):
     layer = cls(D, (16,), skip=False)
     params = _perturb(layer.init(jax.random.PRNGKey(0), jnp.float64), jax.random.PRNGKey(1))
     assert "S" not in jax.tree_util.tree_map(lambda x: 0, params)
-    for x in _points(layer, 0, n=3):
-        y, ld = layer.forward(params, x)
-        jac = jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
-        np.testing.assert_allclose(ld, jnp.linalg.slogdet(jac)[1], atol=1e-5, rtol=0)
-        np.testing.assert_allclose(layer.inverse(params, y), x, atol=1e-8)
+    x = _points(layer, 0, n=3)
+    lds, jacs = _ld_and_jacobian(layer, params, x)
+    np.testing.assert_allclose(lds, np.linalg.slogdet(jacs)[1], atol=1e-5, rtol=0)
+    y = jax.vmap(lambda t: layer.forward(params, t)[0])(x)
+    np.testing.assert_allclose(
+        jax.jit(jax.vmap(lambda u: layer.inverse(params, u)))(y), x, atol=1e-8
+    )
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_inverse_round_trip(name, seed):
     layer, params = _layer_and_params(name, seed)
-    for x in _points(layer, seed):
-        y, _ = layer.forward(params, x)
-        np.testing.assert_allclose(layer.inverse(params, y), x, atol=1e-8)
+    x = _points(layer, seed)
+    back = jax.jit(jax.vmap(lambda t: layer.inverse(params, layer.forward(params, t)[0])))(x)
+    np.testing.assert_allclose(back, x, atol=1e-8)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_inverse_vjp_is_row_vector_times_inverse_jacobian(name):
     layer, params = _layer_and_params(name, 3)
-    v = jax.random.normal(jax.random.PRNGKey(7), (layer.dim,), jnp.float64)
-    for x in _points(layer, 3, n=3):
+    v = _normal(7, (layer.dim,))
+
+    def one(x):
         y, _ = layer.forward(params, x)
         jac = jax.jacobian(lambda t: layer.forward(params, t)[0])(x)
-        ref = jnp.linalg.solve(jac.T, v)  # v J^{-1} as a row vector
-        np.testing.assert_allclose(layer.inverse_vjp(params, x, y, v), ref, atol=1e-9)
+        return layer.inverse_vjp(params, x, y, v), jac
+
+    got, jacs = jax.jit(jax.vmap(one))(_points(layer, 3, n=3))
+    for g, jac in zip(got, jacs, strict=True):
+        np.testing.assert_allclose(g, np.linalg.solve(jac.T, v), atol=1e-9)  # v J^{-1}
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -128,7 +145,7 @@ def test_fresh_layers_are_near_identity(name):
 
 
 def test_spline_identity_tails_monotone_and_exact_at_knots():
-    raw = jax.random.normal(jax.random.PRNGKey(0), (7, 3 * 5 - 1), jnp.float64)
+    raw = _normal(0, (7, 3 * 5 - 1))
     x = jnp.array([-9.0, -2.0, -1.0, 0.0, 0.3, 1.999999, 7.0])
     y, logd = spline_forward(raw, x, 2.0)
     assert y[0] == -9.0 and y[-1] == 7.0 and logd[0] == 0.0
@@ -165,11 +182,23 @@ def _flow_and_params(name, base, seed=0, dim=3, scale=0.3):
 @pytest.mark.parametrize(("name", "base"), FLOW_CASES)
 def test_forward_carried_score_equals_autodiff_of_log_prob(name, base):
     flow, params = _flow_and_params(name, base)
-    z, log_q, score = flow.sample_with_score(params, jax.random.PRNGKey(1), (4,))
-    np.testing.assert_allclose(flow.log_prob(params, z), log_q, atol=1e-8)
-    ref = jax.vmap(jax.grad(lambda t: flow.log_prob(params, t)))(z)
+
+    @jax.jit
+    def run(key):
+        z, log_q, score = flow.sample_with_score(params, key, (4,))
+        ref = jax.vmap(jax.grad(lambda t: flow.log_prob(params, t)))(z)
+        return (
+            z,
+            log_q,
+            score,
+            flow.log_prob(params, z),
+            ref,
+            flow.sample_and_log_prob(params, key, (4,)),
+        )
+
+    z, log_q, score, log_q_inv, ref, (z2, log_q2) = run(jax.random.PRNGKey(1))
+    np.testing.assert_allclose(log_q_inv, log_q, atol=1e-8)
     np.testing.assert_allclose(score, ref, atol=1e-7)
-    z2, log_q2 = flow.sample_and_log_prob(params, jax.random.PRNGKey(1), (4,))
     np.testing.assert_allclose(z2, z, atol=1e-12)
     np.testing.assert_allclose(log_q2, log_q, atol=1e-10)
 
@@ -194,7 +223,9 @@ def test_student_t_base_log_prob_score_and_reparameterised_df():
     np.testing.assert_allclose(
         base.score(params, x[0]), jax.grad(lambda t: base.log_prob(params, t))(x[0]), atol=1e-12
     )
-    grad_df = jax.grad(lambda p: base.sample(p, jax.random.PRNGKey(0), (64,), jnp.float64).sum())
+    grad_df = jax.jit(
+        jax.grad(lambda p: base.sample(p, jax.random.PRNGKey(0), (64,), jnp.float64).sum())
+    )
     assert jnp.all(jnp.isfinite(grad_df(params)["df"]))
 
 
@@ -204,6 +235,7 @@ def test_student_t_base_log_prob_score_and_reparameterised_df():
 def test_check_grads_of_sample_and_log_prob(name):
     flow, params = _flow_and_params(name, "normal", seed=4, dim=2)
 
+    @jax.jit
     def objective(p):
         z, log_q = flow.sample_and_log_prob(p, jax.random.PRNGKey(3), (3,))
         return jnp.sum(log_q) + jnp.sum(jnp.sin(z))
@@ -218,7 +250,7 @@ def test_made_is_autoregressive_and_the_jacobian_lower_triangular():
     for dim in range(1, 7):
         layer = flows.MaskedSpline(dim, (7, 5), num_bins=3, bound=3.0)
         params = _perturb(layer.init(jax.random.PRNGKey(dim), jnp.float64), jax.random.PRNGKey(9))
-        x = jax.random.normal(jax.random.PRNGKey(dim + 20), (dim,), jnp.float64)
+        x = _normal(dim + 20, (dim,))
         dtheta = jax.jacobian(lambda t, p=params, ly=layer: ly._theta(p, t))(x)  # (D, P, D)
         dep = np.asarray(jnp.abs(dtheta).max(axis=1) > 0)
         assert not np.any(np.triu(dep)), dep  # no dependence on x_j, j >= d
@@ -238,9 +270,9 @@ def test_made_skip_is_strictly_lower_and_exactly_linear():
     assert params["S"].shape == (dim, 2 * dim)
     np.testing.assert_array_equal(params["S"], 0.0)
     assert "S" not in flows.MaskedAffine(dim, (6,), skip=False).init(jax.random.PRNGKey(0), float)
-    s_raw = jax.random.normal(jax.random.PRNGKey(1), (dim, 2 * dim), jnp.float64)
+    s_raw = _normal(1, (dim, 2 * dim))
     params = dict(params, S=s_raw)
-    x = 5.0 * jax.random.normal(jax.random.PRNGKey(2), (dim,), jnp.float64)  # far out
+    x = 5.0 * _normal(2, (dim,))  # far out
     theta = np.asarray(layer._theta(params, x))  # (D, 2): the MLP part is zero
     s_np, x_np = np.asarray(s_raw).reshape(dim, dim, 2), np.asarray(x)
     lower = np.arange(dim)[:, None] < np.arange(dim)[None, :]  # j < d
@@ -253,9 +285,10 @@ def test_made_skip_is_strictly_lower_and_exactly_linear():
     np.testing.assert_allclose(ld, log_scale.sum(), rtol=1e-10)
     # perturbed skip and MLP together: the Jacobian stays lower triangular, log det exact
     full = _perturb(dict(params), jax.random.PRNGKey(3))
-    jac = np.asarray(jax.jacobian(lambda t: layer.forward(full, t)[0])(x))
+    ld, jac = _ld_and_jacobian(layer, full, x[None])
+    jac = np.asarray(jac[0])
     np.testing.assert_allclose(np.triu(jac, 1), 0.0, atol=0)
-    np.testing.assert_allclose(layer.forward(full, x)[1], np.log(np.diag(jac)).sum(), rtol=1e-10)
+    np.testing.assert_allclose(ld[0], np.log(np.diag(jac)).sum(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", ["maf", "maf_spline"])
@@ -266,8 +299,8 @@ def test_autoregressive_flows_run_in_the_latent_order(name):
     for num_layers, lower in ((1, True), (2, False)):
         flow = flows.make_flow(name, dim, num_layers, hidden_dims=(8,))
         params = _perturb(flow.init(jax.random.PRNGKey(0), jnp.float64), jax.random.PRNGKey(1))
-        x = jax.random.normal(jax.random.PRNGKey(2), (dim,), jnp.float64)
-        jac = np.asarray(jax.jacobian(lambda t, f=flow, p=params: f.forward(p, t)[0])(x))
+        x = _normal(2, (dim,))
+        jac = np.asarray(jax.jit(jax.jacobian(lambda t, f=flow, p=params: f.forward(p, t)[0]))(x))
         if lower:
             np.testing.assert_allclose(np.triu(jac, 1), 0.0, atol=0)
             assert np.all(np.abs(np.tril(jac, -1))[np.tril_indices(dim, -1)] > 0)
