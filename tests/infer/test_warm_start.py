@@ -94,17 +94,26 @@ def test_parameter_map_is_an_exact_affine_image(make):
     assert names == ["a", "s"]
 
 
+def _maf(m):
+    return AutoNormalizingFlow(m, flow="maf", num_layers=2)
+
+
+def _maf_spline(m):
+    return AutoNormalizingFlow(m, flow="maf_spline", num_layers=2)
+
+
 @pytest.mark.parametrize(
-    ("make", "dense_max"),
+    ("make", "dense_max", "estimator"),
     [
-        (AutoMultivariateNormal, 10),
-        (lambda m: AutoNormalizingFlow(m, flow="maf", num_layers=2), 10),
-        (lambda m: AutoNormalizingFlow(m, flow="maf", num_layers=2), 1),
-        (lambda m: AutoNormalizingFlow(m, flow="maf_spline", num_layers=2), 10),
+        (AutoMultivariateNormal, 10, "trace"),
+        (_maf, 10, "trace"),
+        (_maf, 10, "path"),
+        (_maf, 1, "path"),
+        (_maf_spline, 10, "trace"),
+        (_maf_spline, 10, "path"),
     ],
-    ids=["mvn", "maf", "maf-diag", "maf_spline"],
+    ids=["mvn-trace", "maf-trace", "maf-path", "maf-diag-path", "spline-trace", "spline-path"],
 )
-@pytest.mark.parametrize("estimator", ["trace", "path"])
 def test_the_loss_maps_draws_exactly_as_the_parameter_map(make, dense_max, estimator):
     """The step's loss (whitened parameters, mapped latent draws) equals the loss of the
     mapped parameters, in value and in gradient with respect to the whitened parameters."""
