@@ -25,7 +25,7 @@ def _grads(loss, params, num):
         return jax.grad(lambda q: loss.loss(key, q, gauss, guide))(p)
 
     keys = jax.random.split(jax.random.PRNGKey(1), num)
-    return jax.vmap(g, in_axes=(0, None))(keys, params)
+    return jax.jit(jax.vmap(g, in_axes=(0, None)))(keys, params)
 
 
 def _params(shift=0.0):
